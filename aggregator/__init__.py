@@ -1,0 +1,26 @@
+"""Regional news aggregator: polls a region's feeds, groups items into topics and stories,
+and republishes them as curated Atom feeds, a digest page and a JSON API.
+
+`create_app()` is the Flask application factory; `aggregator.cli` is the command line.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from aggregator.service import Service
+from aggregator.settings import REPO_ROOT, Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, service: Service | None = None) -> Flask:
+    """Build the web app. Nothing is started: the scheduler belongs to `serve`/`worker`."""
+    if service is None:
+        service = Service(settings or load_settings()).prepare()
+    app = Flask(__name__, template_folder=str(REPO_ROOT / "templates"), static_folder=str(REPO_ROOT / "static"))
+    app.extensions["aggregator"] = service
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    from aggregator import web
+
+    web.init_app(app)
+    return app

@@ -1,0 +1,207 @@
+"""The `aggregator` command: thin wrappers over the service, storage and publishers.
+
+`--config PATH` (or AGGREGATOR_CONFIG) chooses the configuration; a bad one stops here with
+one message naming the key, before anything starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from aggregator.entities import CycleOutcome
+from aggregator.errors import AggregatorError
+from aggregator.publish.opml import feeds_opml, parse_opml
+from aggregator.service import Service
+from aggregator.settings import load_settings
+
+
+class Context:
+    """Built lazily, so `--help` works without a valid configuration."""
+
+    def __init__(self, config: str | None) -> None:
+        self.config = config
+        self._service: Service | None = None
+
+    @property
+    def service(self) -> Service:
+        if self._service is None:
+            try:
+                self._service = Service(load_settings(self.config)).prepare()
+            except AggregatorError as exc:
+                raise click.ClickException(str(exc)) from exc
+        return self._service
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option("--config", "config", type=click.Path(dir_okay=False), envvar="AGGREGATOR_CONFIG", help="Path to config.toml.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every feed.")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
+    """Regional news aggregator."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(config)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Serve only; separate `aggregator worker` processes poll.")
+@pass_ctx
+def serve(ctx: Context, host: str, port: int, no_scheduler: bool) -> None:
+    """Run the web service, with the scheduler polling in the same process."""
+    import waitress
+
+    from aggregator import create_app, scheduler
+
+    service = ctx.service
+    app = create_app(service=service)
+    if not no_scheduler:
+        scheduler.start(service)
+    click.echo(f"Serving {service.settings.service.title} on http://{host}:{port}/")
+    waitress.serve(app, host=host, port=port, threads=8, ident="aggregator")
+
+
+@cli.command()
+@pass_ctx
+def worker(ctx: Context) -> None:
+    """Run the scheduler alone (no web), polling due feeds until stopped."""
+    from aggregator import scheduler
+
+    logging.getLogger().setLevel(logging.INFO)
+    click.echo("Worker started; Ctrl-C stops it.")
+    try:
+        scheduler.start(ctx.service, blocking=True)
+    except (KeyboardInterrupt, SystemExit):
+        click.echo("Worker stopped.")
+
+
+@cli.command()
+@click.option("--all", "include_all", is_flag=True, help="Poll every enabled feed, due or not.")
+@pass_ctx
+def poll(ctx: Context, include_all: bool) -> None:
+    """Run one poll cycle and print what each feed gave."""
+    service = ctx.service
+    feeds = service.storage.feeds.due(service.clock(), include_all=include_all)
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("Polling feeds", total=len(feeds))
+        outcome = service.poll(feeds=feeds, on_feed=lambda _: progress.advance(task))
+    _print_cycle(outcome)
+
+
+@cli.group()
+def feeds() -> None:
+    """List, add and remove feeds."""
+
+
+@feeds.command("list")
+@pass_ctx
+def feeds_list(ctx: Context) -> None:
+    table = Table("id", "name", "url", "status", "last error", "last fetched", "next check", "items", box=None)
+    for feed in ctx.service.storage.feeds.list(ctx.service.clock()):
+        table.add_row(
+            str(feed.id), feed.name, feed.url, feed.status, feed.last_error or "", _when(feed.last_fetched),
+            _when(feed.next_check), str(feed.items_total),
+        )
+    Console(width=200).print(table)
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--name", help="Outlet name shown to readers (default: the URL's host).")
+@click.option("--topic", help="Topic hint for this feed's items.")
+@pass_ctx
+def feeds_add(ctx: Context, url: str, name: str | None, topic: str | None) -> None:
+    service = ctx.service
+    if topic and topic not in service.topic_titles:
+        raise click.BadParameter(f"no topic {topic!r} in config", param_hint="--topic")
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter("must be an http(s) URL", param_hint="URL")
+    feed = service.storage.feeds.add(url, name or url.split("/")[2], service.clock(), topic)
+    click.echo(f"Added feed {feed.id}: {feed.name} <{feed.url}>")
+
+
+@feeds.command("remove")
+@click.argument("feed")
+@pass_ctx
+def feeds_remove(ctx: Context, feed: str) -> None:
+    """Remove FEED (an id or URL) and its items."""
+    try:
+        removed = ctx.service.storage.feeds.remove(feed)
+    except AggregatorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    note = " (it is still in config.toml: remove it there too, or it returns at the next start)" if removed.from_config else ""
+    click.echo(f"Removed feed {removed.id}: {removed.name}{note}")
+
+
+@cli.group()
+def opml() -> None:
+    """Import or export the feed list as OPML."""
+
+
+@opml.command("import")
+@click.argument("file", type=click.File("rb"))
+@pass_ctx
+def opml_import(ctx: Context, file) -> None:  # noqa: ANN001 - a click file
+    service = ctx.service
+    try:
+        found = parse_opml(file.read())
+    except AggregatorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for title, url in found:
+        service.storage.feeds.add(url, title, service.clock())
+    click.echo(f"Imported {len(found)} feeds.")
+
+
+@opml.command("export")
+@pass_ctx
+def opml_export(ctx: Context) -> None:
+    service = ctx.service
+    feeds = [(f.name, f.url, f.site_url or f.url) for f in service.storage.feeds.list() if f.enabled]
+    sys.stdout.buffer.write(feeds_opml(service.settings.service.title, service.clock(), feeds))
+
+
+@cli.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: Context) -> None:
+    """Create or bring the schema up to date."""
+    click.echo(f"Database ready: {ctx.service.storage.engine.url.render_as_string(hide_password=True)}")
+
+
+def _print_cycle(outcome: CycleOutcome) -> None:
+    table = Table("feed", "new", "updated", "unchanged", "result", box=None)
+    for feed in sorted(outcome.feeds, key=lambda f: f.name):
+        result = "ok" if feed.ok else f"ERROR {feed.status}: {feed.error}"
+        if feed.ok and feed.not_modified:
+            result = "not modified"
+        table.add_row(feed.name, str(feed.new), str(feed.updated), str(feed.unchanged), result)
+    console = Console(width=200)
+    console.print(table)
+    console.print(f"{len(outcome.feeds)} feeds polled, {outcome.new} new items, {outcome.failed} failed.")
+
+
+def _when(moment) -> str:  # noqa: ANN001
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+
+def main() -> None:
+    cli(prog_name="aggregator")
+
+
+if __name__ == "__main__":
+    main()

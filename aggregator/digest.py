@@ -1,0 +1,62 @@
+"""The digest of a day: stories grouped by topic in the configured order. Pure.
+
+Used by the digest page and by the digest Atom feed. A story sits under its primary topic;
+stories without one go to a last section («Другое»). Within a section, stories reported by
+more outlets come first, then the most recent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from aggregator.storage.queries import StoryView
+
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class DigestSection:
+    slug: str
+    title: str
+    stories: tuple[StoryView, ...]
+
+
+@dataclass(frozen=True)
+class Digest:
+    day: date
+    sections: tuple[DigestSection, ...]
+
+    @property
+    def story_count(self) -> int:
+        return sum(len(section.stories) for section in self.sections)
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of a calendar day in the service time zone, as aware datetimes."""
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    return start, datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+
+
+def today(now: datetime, tz: ZoneInfo) -> date:
+    return now.astimezone(tz).date()
+
+
+def build_digest(day: date, stories: Sequence[StoryView], topics: Mapping[str, str], other_title: str, per_topic: int) -> Digest:
+    """`topics` maps slug to title, in display order."""
+    grouped: dict[str, list[StoryView]] = {slug: [] for slug in [*topics, OTHER]}
+    for story in stories:
+        grouped[story.topic if story.topic in topics else OTHER].append(story)
+    titles = {**topics, OTHER: other_title}
+    sections = tuple(
+        DigestSection(slug, titles[slug], tuple(sorted(members, key=_rank)[:per_topic]))
+        for slug, members in grouped.items()
+        if members
+    )
+    return Digest(day, sections)
+
+
+def _rank(story: StoryView) -> tuple[int, float, int]:
+    return (-len(story.outlets), -story.updated.timestamp(), -story.id)

@@ -1,0 +1,147 @@
+"""The values that travel between pipeline stages: plain frozen dataclasses.
+
+Names say where a value is in the pipeline: `...ForUpdate` was read from storage to decide
+something, `...Data` came from a feed, `Fetched`/`Parsed` are stage outputs, `...Outcome`
+is what a cycle reports. No ORM rows and no feedparser dicts cross a stage boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class FeedForUpdate:
+    """What the fetch and poll stages need to know about a stored feed."""
+
+    id: int
+    url: str
+    name: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    consecutive_errors: int = 0
+    interval: timedelta = timedelta(minutes=15)
+    topic_hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The answer of one feed's HTTP fetch. `body` is None when the server said 304."""
+
+    url: str
+    status: int
+    body: bytes | None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+    permanent_url: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True)
+class EntryData:
+    """One entry as the feed gave it, before cleaning."""
+
+    guid: str | None
+    link: str | None
+    title: str
+    summary_html: str
+    content_html: str
+    published: datetime | None
+    updated: datetime | None
+    categories: tuple[str, ...] = ()
+    image_url: str | None = None
+    author: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedData:
+    """A parsed feed document: its own metadata and its entries."""
+
+    url: str
+    title: str | None
+    link: str | None
+    entries: tuple[EntryData, ...]
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemData:
+    """A cleaned item, ready to be deduplicated, classified and stored."""
+
+    guid: str
+    url: str
+    title: str
+    summary: str
+    content_html: str
+    published: datetime
+    content_hash: str
+    categories: tuple[str, ...] = ()
+    image_url: str | None = None
+    author: str | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.title}\n{self.summary}"
+
+
+@dataclass(frozen=True)
+class TopicScore:
+    slug: str
+    score: float
+
+
+@dataclass(frozen=True)
+class TopicDecision:
+    """The classifier's verdict: a primary topic (or none) and every topic that applies."""
+
+    primary: str | None
+    topics: tuple[TopicScore, ...]
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def slugs(self) -> tuple[str, ...]:
+        return tuple(score.slug for score in self.topics)
+
+    @property
+    def confidence(self) -> float:
+        return self.topics[0].score if self.topics else 0.0
+
+
+@dataclass(frozen=True)
+class FeedOutcome:
+    """How one feed fared in a poll cycle: counts, or the error in words."""
+
+    feed_id: int
+    url: str
+    name: str
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    not_modified: bool = False
+    error: str | None = None
+    status: str = "ok"
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class CycleOutcome:
+    feeds: tuple[FeedOutcome, ...] = field(default_factory=tuple)
+    started: datetime | None = None
+    finished: datetime | None = None
+
+    @property
+    def new(self) -> int:
+        return sum(feed.new for feed in self.feeds)
+
+    @property
+    def failed(self) -> int:
+        return sum(not feed.ok for feed in self.feeds)

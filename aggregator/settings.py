@@ -1,0 +1,218 @@
+"""Settings: `config.toml` parsed once into a typed, validated, frozen object.
+
+Where the file lives: `--config PATH`, else `AGGREGATOR_CONFIG`, else `config.toml` in the
+working directory, else the one at the repository root. `AGGREGATOR_DATABASE_URL` overrides
+`[database] url`. A bad value raises `ConfigError` with a message naming the key; nothing
+here starts anything, so a bad file never leaves the service half-configured.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from aggregator.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_USER_AGENT = "regional-news-aggregator/0.1 (+https://github.com/; polite feed poller)"
+
+Positive = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    return value
+
+
+class ServiceSettings(_Section):
+    title: str = "Региональные новости"
+    base_url: str = "http://127.0.0.1:8000"
+    timezone: str = "UTC"
+    language: str = "ru"
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _http_url(value).rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///instance/aggregator.db"
+
+
+class PollingSettings(_Section):
+    interval_minutes: Positive = 15
+    tick_seconds: Positive = 60
+    concurrency: Positive = 8
+    connect_timeout_seconds: PositiveFloat = 10
+    read_timeout_seconds: PositiveFloat = 20
+    total_timeout_seconds: PositiveFloat = 60
+    max_body_bytes: Positive = 10_000_000
+    max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
+    max_items_per_feed: Positive = 1000
+    max_backoff_hours: PositiveFloat = 24
+    user_agent: str = DEFAULT_USER_AGENT
+    allow_private_addresses: bool = False
+
+
+class FeedSettings(_Section):
+    url: str
+    name: str
+    interval_minutes: Positive | None = None
+    topic: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value)
+
+
+class TopicSettings(_Section):
+    title: str
+    keywords: list[str] = []
+    negative: list[str] = []
+    categories: list[str] = []
+
+
+class DigestSettings(_Section):
+    other_title: str = "Другое"
+    max_items_per_topic: Positive = 30
+    days_in_feed: Positive = 14
+
+
+class ClassifierSettings(_Section):
+    min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.2
+    secondary_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+
+
+class StorySettings(_Section):
+    window_hours: PositiveFloat = 48
+
+
+class AdminSettings(_Section):
+    username: str = "admin"
+    password: str | None = None
+    secret_key: str | None = None
+
+
+class Settings(_Section):
+    service: ServiceSettings = ServiceSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    polling: PollingSettings = PollingSettings()
+    feeds: list[FeedSettings] = []
+    topics: dict[str, TopicSettings] = {}
+    digest: DigestSettings = DigestSettings()
+    classifier: ClassifierSettings = ClassifierSettings()
+    stories: StorySettings = StorySettings()
+    admin: AdminSettings = AdminSettings()
+    source: str = "<defaults>"
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        for slug in self.topics:
+            if not slug.replace("-", "").replace("_", "").isalnum() or not slug.isascii():
+                raise ValueError(f"topics.{slug}: a topic slug is ASCII letters, digits, - or _")
+        for index, feed in enumerate(self.feeds):
+            if feed.topic is not None and feed.topic not in self.topics:
+                raise ValueError(f"feeds[{index}].topic: no topic {feed.topic!r} in [topics]")
+        return self
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read, validate and return the settings; raise ConfigError naming the bad key."""
+    env = dict(os.environ) if env is None else env
+    config_path = _find_config(path, env)
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{config_path}: configuration file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
+    if env.get("AGGREGATOR_DATABASE_URL"):
+        raw.setdefault("database", {})["url"] = env["AGGREGATOR_DATABASE_URL"]
+    raw.setdefault("admin", {})
+    for key, var in (("password", "AGGREGATOR_ADMIN_PASSWORD"), ("secret_key", "AGGREGATOR_SECRET_KEY")):
+        if env.get(var):
+            raw["admin"][key] = env[var]
+    return settings_from_dict(raw, source=str(config_path), base_dir=config_path.parent)
+
+
+def settings_from_dict(raw: dict[str, Any], source: str = "<dict>", base_dir: Path | None = None) -> Settings:
+    """Validate an already-parsed configuration (tests build them in code)."""
+    raw = dict(raw, source=source)
+    if base_dir is not None and "database" in raw:
+        raw["database"] = dict(raw["database"], url=_anchor_sqlite(raw["database"].get("url", ""), base_dir))
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from exc
+
+
+def _find_config(path: str | os.PathLike[str] | None, env: dict[str, str]) -> Path:
+    if path:
+        return Path(path)
+    if env.get("AGGREGATOR_CONFIG"):
+        return Path(env["AGGREGATOR_CONFIG"])
+    local = Path.cwd() / "config.toml"
+    return local if local.exists() else REPO_ROOT / "config.toml"
+
+
+def _anchor_sqlite(url: str, base_dir: Path) -> str:
+    """A relative SQLite path is relative to the config file, not to the working directory."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == prefix or url.startswith(prefix + "/") or ":memory:" in url:
+        return url
+    return prefix + str((base_dir / url[len(prefix):]).resolve())
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = _key_name(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling)"
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
+
+
+def _key_name(loc: tuple[int | str, ...]) -> str:
+    """('polling', 'interval_minutes') -> '[polling] interval_minutes'; feeds get their index."""
+    if not loc:
+        return ""
+    head, *rest = loc
+    if head == "feeds" and rest:
+        index, *rest = rest
+        return f"[[feeds]] #{int(index) + 1} " + ".".join(map(str, rest))
+    if head == "topics" and rest:
+        slug, *rest = rest
+        return f"[topics.{slug}] " + ".".join(map(str, rest))
+    if rest:
+        return f"[{head}] " + ".".join(map(str, rest))
+    return str(head)

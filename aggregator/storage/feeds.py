@@ -1,0 +1,147 @@
+"""Feeds in storage: the list from config, which are due, and the outcome of each fetch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from aggregator.entities import FeedForUpdate, Fetched
+from aggregator.errors import NotFound
+from aggregator.settings import FeedSettings
+from aggregator.storage.db import from_db, to_db
+from aggregator.storage.models import Feed, Item
+
+
+@dataclass(frozen=True)
+class FeedView:
+    """A feed as pages, the API and the CLI show it."""
+
+    id: int
+    url: str
+    name: str
+    title: str | None
+    site_url: str | None
+    enabled: bool
+    from_config: bool
+    topic_hint: str | None
+    status: str
+    last_error: str | None
+    consecutive_errors: int
+    last_fetched: datetime | None
+    last_success: datetime | None
+    next_check: datetime | None
+    items_total: int = 0
+    items_last_7_days: int = 0
+
+
+class FeedStore:
+    def __init__(self, sessions: sessionmaker[Session], default_interval: timedelta) -> None:
+        self._sessions = sessions
+        self._default_interval = default_interval
+
+    def sync_config(self, feeds: Sequence[FeedSettings], now: datetime) -> None:
+        """Make the stored feed list match config: add new ones, update names, disable removed."""
+        wanted = {feed.url: feed for feed in feeds}
+        with self._sessions.begin() as session:
+            stored = {row.url: row for row in session.scalars(select(Feed))}
+            for url, feed in wanted.items():
+                row = stored.get(url) or self._new_row(session, url, feed.name, now)
+                row.name, row.topic_hint, row.interval_minutes = feed.name, feed.topic, feed.interval_minutes
+                row.from_config, row.enabled = True, row.status != "gone"
+            for url, row in stored.items():
+                if row.from_config and url not in wanted:
+                    row.enabled, row.from_config = False, False
+
+    def add(self, url: str, name: str, now: datetime, topic: str | None = None) -> FeedView:
+        with self._sessions.begin() as session:
+            row = session.scalar(select(Feed).where(Feed.url == url)) or self._new_row(session, url, name, now)
+            row.name, row.topic_hint, row.enabled = name, topic, True
+            session.flush()
+            return _view(row)
+
+    def remove(self, id_or_url: str) -> FeedView:
+        """Remove a feed and its items."""
+        with self._sessions.begin() as session:
+            row = _find(session, id_or_url)
+            view = _view(row)
+            session.delete(row)
+            return view
+
+    def list(self, now: datetime | None = None) -> list[FeedView]:
+        week_ago = to_db(now - timedelta(days=7)) if now else None
+        with self._sessions() as session:
+            totals = dict(session.execute(select(Item.feed_id, func.count()).group_by(Item.feed_id)).all())
+            recent = {}
+            if week_ago is not None:
+                query = select(Item.feed_id, func.count()).where(Item.published_at >= week_ago).group_by(Item.feed_id)
+                recent = dict(session.execute(query).all())
+            rows = session.scalars(select(Feed).order_by(Feed.name, Feed.id))
+            return [_view(row, totals.get(row.id, 0), recent.get(row.id, 0)) for row in rows]
+
+    def get(self, id_or_url: str) -> FeedView:
+        with self._sessions() as session:
+            return _view(_find(session, id_or_url))
+
+    def due(self, now: datetime, include_all: bool = False) -> list[FeedForUpdate]:
+        query = select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.next_check_at, Feed.id)
+        if not include_all:
+            query = query.where(or_(Feed.next_check_at.is_(None), Feed.next_check_at <= to_db(now)))
+        with self._sessions() as session:
+            return [self._for_update(row) for row in session.scalars(query)]
+
+    def record_failure(self, feed_id: int, kind: str, message: str, now: datetime, next_check: datetime) -> None:
+        with self._sessions.begin() as session:
+            row = session.get_one(Feed, feed_id)
+            row.status, row.last_error = kind, message
+            row.consecutive_errors += 1
+            row.last_fetched_at, row.next_check_at = to_db(now), to_db(next_check)
+
+    def record_success(
+        self, session: Session, feed_id: int, fetched: Fetched, body_hash: str | None, now: datetime, next_check: datetime,
+        title: str | None = None, site_url: str | None = None,
+    ) -> None:
+        """Called inside the transaction that stores the feed's items, so both land or neither."""
+        row = session.get_one(Feed, feed_id)
+        row.status, row.last_error, row.consecutive_errors = "ok", None, 0
+        row.last_fetched_at = row.last_success_at = to_db(now)
+        row.next_check_at = to_db(next_check)
+        if not fetched.not_modified:
+            row.etag, row.last_modified, row.body_hash = fetched.etag, fetched.last_modified, body_hash
+        row.title = title or row.title
+        row.site_url = site_url or row.site_url
+
+    def _new_row(self, session: Session, url: str, name: str, now: datetime) -> Feed:
+        row = Feed(url=url, name=name, created_at=to_db(now), status="new", consecutive_errors=0,
+                   enabled=True, from_config=False)
+        session.add(row)
+        return row
+
+    def _for_update(self, row: Feed) -> FeedForUpdate:
+        interval = timedelta(minutes=row.interval_minutes) if row.interval_minutes else self._default_interval
+        return FeedForUpdate(
+            id=row.id, url=row.url, name=row.name, etag=row.etag, last_modified=row.last_modified,
+            body_hash=row.body_hash, consecutive_errors=row.consecutive_errors, interval=interval,
+            topic_hint=row.topic_hint,
+        )
+
+
+def _find(session: Session, id_or_url: str) -> Feed:
+    query = select(Feed).where(Feed.id == int(id_or_url)) if str(id_or_url).isdigit() else select(Feed).where(Feed.url == id_or_url)
+    row = session.scalar(query)
+    if row is None:
+        raise NotFound(f"no feed {id_or_url!r}")
+    return row
+
+
+def _view(row: Feed, items_total: int = 0, items_recent: int = 0) -> FeedView:
+    return FeedView(
+        id=row.id, url=row.url, name=row.name, title=row.title, site_url=row.site_url, enabled=row.enabled,
+        from_config=row.from_config, topic_hint=row.topic_hint, status=row.status if row.enabled or row.status == "gone" else "disabled",
+        last_error=row.last_error, consecutive_errors=row.consecutive_errors,
+        last_fetched=from_db(row.last_fetched_at), last_success=from_db(row.last_success_at),
+        next_check=from_db(row.next_check_at), items_total=items_total, items_last_7_days=items_recent,
+    )

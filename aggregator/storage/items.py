@@ -1,0 +1,124 @@
+"""Writing items and stories: the ingest side of storage.
+
+The poll stage decides (dedupe plan, topic, story) and calls these inside one transaction
+per feed, so a feed's items, their stories and the feed's new ETag land together or not at
+all: a poll killed half-way is simply repeated by the next one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aggregator.entities import ItemData, TopicDecision
+from aggregator.pipeline.dedupe import StoredItemRef
+from aggregator.storage.db import from_db, to_db
+from aggregator.storage.models import Item, ItemTopic, Story
+
+
+def stored_refs(session: Session, feed_id: int, items: Iterable[ItemData]) -> tuple[dict[str, StoredItemRef], dict[str, StoredItemRef]]:
+    """Stored items sharing a guid (this feed) or a canonical URL (any feed) with `items`."""
+    items = list(items)
+    guids = [item.guid for item in items]
+    urls = [item.url for item in items if item.url]
+    by_guid: dict[str, StoredItemRef] = {}
+    by_url: dict[str, StoredItemRef] = {}
+    for chunk in _chunks(guids):
+        for row in session.execute(_ref_query().where(Item.feed_id == feed_id, Item.guid.in_(chunk))):
+            by_guid[row.guid] = StoredItemRef(*row)
+    for chunk in _chunks(urls):
+        for row in session.execute(_ref_query().where(Item.canonical_url.in_(chunk))):
+            by_url.setdefault(row.canonical_url, StoredItemRef(*row))
+    return by_guid, by_url
+
+
+def add_item(session: Session, feed_id: int, item: ItemData, decision: TopicDecision, story_id: int | None, now: datetime) -> Item:
+    """Insert a new item, in a new story unless `story_id` names one to join."""
+    row = Item(feed_id=feed_id, guid=item.guid, fetched_at=to_db(now))
+    _fill(row, item, decision, now)
+    session.add(row)
+    story = session.get_one(Story, story_id) if story_id is not None else _new_story(session, item, now)
+    row.story = story
+    session.flush()
+    _refresh_story(story)
+    return row
+
+
+def update_item(session: Session, item_id: int, item: ItemData, decision: TopicDecision, now: datetime) -> Item:
+    """A changed item is updated in place; it keeps its id, story and first published time."""
+    row = session.get_one(Item, item_id)
+    published = row.published_at
+    _fill(row, item, decision, now)
+    row.published_at = published
+    for link in row.topics:
+        link.published_at = published
+    session.flush()
+    if row.story is not None:
+        _refresh_story(row.story)
+    return row
+
+
+def set_topics(row: Item, decision: TopicDecision) -> None:
+    row.topic = decision.primary
+    row.topic_confidence = decision.confidence if decision.primary else 0.0
+    applying = decision.topics if decision.primary else ()
+    wanted = {score.slug: score.score for score in applying}
+    row.topics[:] = [link for link in row.topics if link.topic in wanted]
+    have = {link.topic: link for link in row.topics}
+    for slug, score in wanted.items():
+        link = have.get(slug) or ItemTopic(topic=slug, score=score, published_at=row.published_at)
+        link.score, link.published_at = score, row.published_at
+        if slug not in have:
+            row.topics.append(link)
+
+
+def _fill(row: Item, item: ItemData, decision: TopicDecision, now: datetime) -> None:
+    row.url, row.canonical_url = item.url, item.url
+    row.title, row.summary, row.content_html = item.title, item.summary, item.content_html
+    row.image_url, row.author, row.categories = item.image_url, item.author, list(item.categories)
+    row.content_hash, row.published_at, row.updated_at = item.content_hash, to_db(item.published), to_db(now)
+    set_topics(row, decision)
+
+
+def _new_story(session: Session, item: ItemData, now: datetime) -> Story:
+    story = Story(title=item.title, first_published_at=to_db(item.published), updated_at=to_db(item.published), item_count=0)
+    session.add(story)
+    return story
+
+
+def _refresh_story(story: Story) -> None:
+    """Derive a story's lead, title, topic, times and count from its members."""
+    members = sorted(story.items, key=lambda m: (m.published_at, m.id or 0))
+    lead = members[0]
+    votes: dict[str | None, float] = defaultdict(float)
+    for member in members:
+        votes[member.topic] += max(member.topic_confidence, 0.01) if member.topic else 0.0
+    story.lead_item_id, story.title = lead.id, lead.title
+    story.topic = max((t for t in votes if t), key=lambda t: (votes[t], t == lead.topic), default=None)
+    story.first_published_at = lead.published_at
+    story.updated_at = max(m.published_at for m in members)
+    story.item_count = len(members)
+
+
+def recent_members(session: Session, since: datetime) -> list[tuple[int, int, int, datetime, str, str]]:
+    """(item id, story id, feed id, published, title, summary) of items published since `since`."""
+    query = (
+        select(Item.id, Item.story_id, Item.feed_id, Item.published_at, Item.title, Item.summary)
+        .where(Item.published_at >= to_db(since), Item.story_id.is_not(None))
+        .order_by(Item.published_at, Item.id)
+    )
+    return [(r[0], r[1], r[2], from_db(r[3]), r[4], r[5]) for r in session.execute(query)]
+
+
+def _ref_query():  # noqa: ANN202 - a SQLAlchemy Select
+    return select(Item.id, Item.feed_id, Item.guid, Item.canonical_url, Item.content_hash)
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+

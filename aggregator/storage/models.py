@@ -1,0 +1,107 @@
+"""Database tables as SQLAlchemy 2 typed models.
+
+Times are stored as naive UTC (SQLite has no time zones); `storage` converts at its edge.
+Indexes follow the queries of the pages and feeds: items by published time, by story and by
+feed; topics by (topic, published); stories by last update; feeds by next check.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Feed(Base):
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str | None] = mapped_column(String(500))
+    site_url: Mapped[str | None] = mapped_column(String(2000))
+    from_config: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    topic_hint: Mapped[str | None] = mapped_column(String(64))
+    interval_minutes: Mapped[int | None] = mapped_column(Integer)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(64), default="new")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
+    last_fetched_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    next_check_at: Mapped[datetime | None] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+
+    items: Mapped[list[Item]] = relationship(back_populates="feed", passive_deletes=True)
+
+
+class Story(Base):
+    __tablename__ = "stories"
+    __table_args__ = (Index("ix_stories_topic_updated", "topic", "updated_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str | None] = mapped_column(String(64))
+    lead_item_id: Mapped[int | None] = mapped_column(Integer)
+    first_published_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+    item_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    items: Mapped[list[Item]] = relationship(back_populates="story", order_by="Item.published_at")
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("feed_id", "guid", name="uq_items_feed_guid"),
+        Index("ix_items_published", "published_at", "id"),
+        Index("ix_items_topic_published", "topic", "published_at"),
+        Index("ix_items_feed_published", "feed_id", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"), index=True)
+    guid: Mapped[str] = mapped_column(String(2000))
+    url: Mapped[str] = mapped_column(String(2000))
+    canonical_url: Mapped[str] = mapped_column(String(2000), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    content_html: Mapped[str] = mapped_column(Text, default="")
+    image_url: Mapped[str | None] = mapped_column(String(2000))
+    author: Mapped[str | None] = mapped_column(String(300))
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime]
+    fetched_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    topic: Mapped[str | None] = mapped_column(String(64))
+    topic_confidence: Mapped[float] = mapped_column(Float, default=0.0)
+
+    feed: Mapped[Feed] = relationship(back_populates="items")
+    story: Mapped[Story | None] = relationship(back_populates="items")
+    topics: Mapped[list[ItemTopic]] = relationship(
+        back_populates="item", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ItemTopic(Base):
+    """Every topic that applies to an item (the primary one included), for topic feeds."""
+
+    __tablename__ = "item_topics"
+    __table_args__ = (Index("ix_item_topics_topic_published", "topic", "published_at"),)
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    published_at: Mapped[datetime]
+
+    item: Mapped[Item] = relationship(back_populates="topics")

@@ -1,0 +1,154 @@
+"""Reading items and stories for pages, feeds and the API: the query side of storage.
+
+Lists are newest first and paged by an opaque cursor (the last row's time and id), so a
+page never repeats or skips a row when new items arrive between requests.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from aggregator.errors import InvalidRequest, NotFound
+from aggregator.storage.db import from_db, to_db
+from aggregator.storage.models import Item, ItemTopic, Story
+
+
+@dataclass(frozen=True)
+class ItemView:
+    id: int
+    feed_id: int
+    feed_name: str
+    title: str
+    url: str
+    summary: str
+    content_html: str
+    image_url: str | None
+    published: datetime
+    updated: datetime
+    topic: str | None
+    topics: tuple[str, ...]
+    story_id: int | None
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StoryView:
+    id: int
+    title: str
+    topic: str | None
+    first_published: datetime
+    updated: datetime
+    items: tuple[ItemView, ...]
+
+    @property
+    def lead(self) -> ItemView:
+        return self.items[0]
+
+    @property
+    def outlets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(item.feed_name for item in self.items))
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    rows: list[T]
+    next_cursor: str | None
+
+
+def items_page(
+    session: Session, limit: int, cursor: str | None = None, topic: str | None = None,
+    feed_id: int | None = None, since: datetime | None = None, until: datetime | None = None,
+) -> Page[ItemView]:
+    query = select(Item).options(selectinload(Item.topics), selectinload(Item.feed))
+    if topic:
+        query = query.where(exists().where(ItemTopic.item_id == Item.id, ItemTopic.topic == topic))
+    if feed_id is not None:
+        query = query.where(Item.feed_id == feed_id)
+    if since is not None:
+        query = query.where(Item.published_at >= to_db(since))
+    if until is not None:
+        query = query.where(Item.published_at < to_db(until))
+    rows = _paged(session, query, Item.published_at, Item.id, limit, cursor)
+    return _page([item_view(row) for row in rows], limit, lambda v: (v.published, v.id))
+
+
+def stories_page(session: Session, limit: int, cursor: str | None = None, topic: str | None = None) -> Page[StoryView]:
+    query = select(Story).options(selectinload(Story.items).selectinload(Item.feed), selectinload(Story.items).selectinload(Item.topics))
+    if topic:
+        query = query.where(exists().where(Item.story_id == Story.id, ItemTopic.item_id == Item.id, ItemTopic.topic == topic))
+    rows = _paged(session, query, Story.updated_at, Story.id, limit, cursor)
+    return _page([story_view(row) for row in rows], limit, lambda v: (v.updated, v.id))
+
+
+def stories_first_published(session: Session, start: datetime, end: datetime) -> list[StoryView]:
+    """Stories whose first report falls in [start, end): one day's digest."""
+    query = (
+        select(Story)
+        .options(selectinload(Story.items).selectinload(Item.feed), selectinload(Story.items).selectinload(Item.topics))
+        .where(Story.first_published_at >= to_db(start), Story.first_published_at < to_db(end))
+        .order_by(Story.updated_at.desc(), Story.id.desc())
+    )
+    return [story_view(row) for row in session.scalars(query)]
+
+
+def story(session: Session, story_id: int) -> StoryView:
+    row = session.get(Story, story_id, options=[selectinload(Story.items).selectinload(Item.feed)])
+    if row is None or not row.items:
+        raise NotFound(f"no story {story_id}")
+    return story_view(row)
+
+
+def item_view(row: Item) -> ItemView:
+    return ItemView(
+        id=row.id, feed_id=row.feed_id, feed_name=row.feed.name, title=row.title, url=row.url, summary=row.summary,
+        content_html=row.content_html, image_url=row.image_url, published=from_db(row.published_at),
+        updated=from_db(row.updated_at), topic=row.topic,
+        topics=tuple(sorted((t.topic for t in row.topics), key=lambda slug: slug != row.topic)),
+        story_id=row.story_id, categories=tuple(row.categories or ()),
+    )
+
+
+def story_view(row: Story) -> StoryView:
+    members = sorted(row.items, key=lambda m: (m.published_at, m.id))
+    return StoryView(
+        id=row.id, title=row.title, topic=row.topic, first_published=from_db(row.first_published_at),
+        updated=from_db(row.updated_at), items=tuple(item_view(m) for m in members),
+    )
+
+
+def _paged(session: Session, query: Select, time_col, id_col, limit: int, cursor: str | None) -> list:  # noqa: ANN001
+    if cursor:
+        moment, last_id = decode_cursor(cursor)
+        query = query.where(or_(time_col < to_db(moment), and_(time_col == to_db(moment), id_col < last_id)))
+    return list(session.scalars(query.order_by(time_col.desc(), id_col.desc()).limit(limit + 1)))
+
+
+def _page(views: list[T], limit: int, key) -> Page[T]:  # noqa: ANN001
+    if len(views) <= limit:
+        return Page(views, None)
+    views = views[:limit]
+    moment, last_id = key(views[-1])
+    return Page(views, encode_cursor(moment, last_id))
+
+
+def encode_cursor(moment: datetime, last_id: int) -> str:
+    raw = f"{to_db(moment).isoformat()}|{last_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, last_id = raw.split("|")
+        return from_db(datetime.fromisoformat(moment)), int(last_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("cursor is not one this service gave out") from exc

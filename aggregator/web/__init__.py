@@ -1,0 +1,58 @@
+"""The web layer: one blueprint per area, thin views over storage queries and publishers.
+
+Domain errors become HTTP statuses here and only here: NotFound -> 404, InvalidRequest ->
+400, answered as JSON for API clients and as a page for browsers.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from aggregator.errors import InvalidRequest, NotFound
+from aggregator.service import Service
+
+
+def service() -> Service:
+    return service_of(current_app)
+
+
+def service_of(app: Flask) -> Service:
+    return app.extensions["aggregator"]
+
+
+def init_app(app: Flask) -> None:
+    from aggregator.web import api, feeds, formatting, health, pages
+
+    settings = service_of(app).settings.service
+    formatting.init_app(app, settings.language, settings.tz)
+    for module in (pages, feeds, api, health):
+        app.register_blueprint(module.bp)
+    app.register_error_handler(NotFound, lambda exc: _error(404, str(exc)))
+    app.register_error_handler(InvalidRequest, lambda exc: _error(400, str(exc)))
+    app.register_error_handler(HTTPException, lambda exc: _error(exc.code or 500, exc.description or exc.name))
+    app.after_request(_security_headers)
+    app.context_processor(_globals)
+
+
+def _error(status: int, message: str):  # noqa: ANN202 - a Flask response tuple
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return {"error": message, "status": status}, status
+    return render_template("error.html", status=status, message=message), status
+
+
+def _security_headers(response):  # noqa: ANN001, ANN202
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' https: http: data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+def _globals() -> dict:
+    svc = service()
+    return {"site_title": svc.settings.service.title, "topics": svc.topic_titles, "language": svc.settings.service.language}

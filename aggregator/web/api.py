@@ -1,0 +1,105 @@
+"""JSON API: items, stories, topics and feeds, in the shapes DESIGN.md fixes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, request
+
+from aggregator.errors import InvalidRequest
+from aggregator.storage import FeedView, queries
+from aggregator.web import service
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+
+
+@bp.get("/items")
+def items():
+    svc = service()
+    topic = request.args.get("topic") or None
+    if topic and topic not in svc.topic_titles:
+        raise InvalidRequest(f"unknown topic {topic!r}")
+    with svc.storage.read() as session:
+        page = queries.items_page(
+            session, _limit(), request.args.get("cursor") or None, topic=topic, feed_id=_int_arg("feed"),
+            since=_time_arg("since"), until=_time_arg("until"),
+        )
+    return {"items": [item_json(item) for item in page.rows], "next_cursor": page.next_cursor}
+
+
+@bp.get("/stories")
+def stories():
+    svc = service()
+    with svc.storage.read() as session:
+        page = queries.stories_page(session, _limit(), request.args.get("cursor") or None, topic=request.args.get("topic") or None)
+    return {"stories": [story_json(story) for story in page.rows], "next_cursor": page.next_cursor}
+
+
+@bp.get("/topics")
+def topics():
+    return {"topics": [{"slug": slug, "title": title, "feed": f"/feeds/{slug}.atom"} for slug, title in service().topic_titles.items()]}
+
+
+@bp.get("/feeds")
+def feeds():
+    svc = service()
+    return {"feeds": [feed_json(feed) for feed in svc.storage.feeds.list(svc.clock())]}
+
+
+def item_json(item: queries.ItemView) -> dict:
+    return {
+        "id": item.id, "title": item.title, "url": item.url, "summary": item.summary,
+        "published": item.published.isoformat(), "updated": item.updated.isoformat(),
+        "feed": {"id": item.feed_id, "title": item.feed_name},
+        "topic": item.topic, "topics": list(item.topics), "story_id": item.story_id,
+        "image": item.image_url, "categories": list(item.categories),
+    }
+
+
+def story_json(story: queries.StoryView) -> dict:
+    return {
+        "id": story.id, "title": story.title, "topic": story.topic, "first_published": story.first_published.isoformat(),
+        "updated": story.updated.isoformat(), "outlets": list(story.outlets), "items": [item_json(i) for i in story.items],
+    }
+
+
+def feed_json(feed: FeedView) -> dict:
+    return {
+        "id": feed.id, "url": feed.url, "title": feed.title or feed.name, "name": feed.name, "status": feed.status,
+        "last_error": feed.last_error, "last_fetched": _iso(feed.last_fetched), "last_success": _iso(feed.last_success),
+        "next_check": _iso(feed.next_check), "consecutive_errors": feed.consecutive_errors, "enabled": feed.enabled,
+        "items_total": feed.items_total, "items_last_7_days": feed.items_last_7_days,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _limit() -> int:
+    limit = _int_arg("limit") or DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    return limit
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _time_arg(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError as exc:
+        raise InvalidRequest(f"{name} must be an ISO 8601 date or time, got {raw!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=service().settings.service.tz).astimezone(UTC)

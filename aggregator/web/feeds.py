@@ -1,0 +1,84 @@
+"""Curated feeds: Atom per topic, for everything, the daily digest, and the OPML list."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from babel.dates import format_date
+from flask import Blueprint, abort, render_template, request, url_for
+
+from aggregator.digest import build_digest, day_bounds, today
+from aggregator.publish.atom import DigestDay, FeedMeta, digest_atom, stories_atom
+from aggregator.publish.opml import feeds_opml
+from aggregator.storage import queries
+from aggregator.web import service
+from aggregator.web.caching import conditional
+
+bp = Blueprint("feeds", __name__)
+ATOM = "application/atom+xml"
+ENTRIES = 50
+
+
+def public_url(path: str) -> str:
+    return service().settings.service.base_url + path
+
+
+@bp.get("/feeds/all.atom")
+def all_atom():
+    settings = service().settings.service
+    meta = FeedMeta(public_url(request.path), settings.title, "Все сюжеты", public_url("/"), settings.language)
+    return _stories_feed(meta, topic=None)
+
+
+@bp.get("/feeds/<slug>.atom")
+def topic_atom(slug: str):
+    svc = service()
+    if slug not in svc.topic_titles:
+        abort(404, f"no topic {slug!r}")
+    title = f"{svc.topic_titles[slug]} — {svc.settings.service.title}"
+    meta = FeedMeta(public_url(request.path), title, svc.topic_titles[slug], public_url(f"/topics/{slug}"), svc.settings.service.language)
+    return _stories_feed(meta, topic=slug)
+
+
+@bp.get("/feeds/digest.atom")
+def digest_feed():
+    svc = service()
+    settings = svc.settings
+    tz = settings.service.tz
+    current = today(svc.clock(), tz)
+    days = []
+    with svc.storage.read() as session:
+        for back in range(1, settings.digest.days_in_feed + 1):
+            day = current - timedelta(days=back)
+            stories = queries.stories_first_published(session, *day_bounds(day, tz))
+            if stories:
+                days.append(_digest_day(day, stories))
+    meta = FeedMeta(public_url(request.path), f"{settings.service.title}: дайджест дня", "Главное за день", public_url("/"), settings.service.language)
+    updated = max((d.updated for d in days), default=None)
+    return conditional(digest_atom(meta, days), ATOM, updated)
+
+
+@bp.get("/feeds.opml")
+def opml():
+    svc = service()
+    outlines = [("Все сюжеты", public_url("/feeds/all.atom"), public_url("/"))]
+    outlines += [(title, public_url(f"/feeds/{slug}.atom"), public_url(f"/topics/{slug}")) for slug, title in svc.topic_titles.items()]
+    outlines.append(("Дайджест дня", public_url("/feeds/digest.atom"), public_url("/")))
+    return conditional(feeds_opml(svc.settings.service.title, svc.clock(), outlines), "text/x-opml")
+
+
+def _stories_feed(meta: FeedMeta, topic: str | None):
+    svc = service()
+    with svc.storage.read() as session:
+        stories = queries.stories_page(session, ENTRIES, topic=topic).rows
+    body = stories_atom(meta, stories, lambda story_id: public_url(f"/stories/{story_id}"), svc.topic_titles)
+    return conditional(body, ATOM, max((s.updated for s in stories), default=None))
+
+
+def _digest_day(day, stories) -> DigestDay:  # noqa: ANN001
+    svc = service()
+    settings = svc.settings
+    digest = build_digest(day, stories, svc.topic_titles, settings.digest.other_title, settings.digest.max_items_per_topic)
+    html = render_template("digest_fragment.html", digest=digest)
+    path = url_for("pages.digest_day", day=day.isoformat())
+    return DigestDay(day, public_url(path), f"Главное за {format_date(day, 'd MMMM y', locale=settings.service.language)}", html, max(s.updated for s in stories))
