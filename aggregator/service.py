@@ -24,11 +24,15 @@ def utc_now() -> datetime:
 
 
 class Service:
-    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, settings: Settings, clock: Callable[[], datetime] = utc_now, classifier: TopicClassifier | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.storage = Storage.from_settings(settings)
         self._poll_lock = Lock()
+        if classifier is not None:
+            self.classifier = classifier
 
     def prepare(self) -> Service:
         self.storage.create_schema()

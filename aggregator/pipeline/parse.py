@@ -93,8 +93,8 @@ def _entry(entry: Any) -> EntryData:
         title=_text(entry.get("title")) or "",
         summary_html=entry.get("summary") or "",
         content_html=_content(entry),
-        published=_date(entry.get("published_parsed")) or _date(entry.get("updated_parsed")),
-        updated=_date(entry.get("updated_parsed")),
+        published=_date(entry.get("published_parsed")) or _date(dict.get(entry, "updated_parsed")),
+        updated=_date(dict.get(entry, "updated_parsed")),  # dict.get: no deprecated fallback
         categories=tuple(t["term"].strip() for t in entry.get("tags") or () if (t.get("term") or "").strip()),
         image_url=_image(entry),
         author=_text(entry.get("author")) or None,

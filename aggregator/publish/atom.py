@@ -2,7 +2,7 @@
 
 An entry's id is the story's permanent URL on this service, so it never changes while the
 story grows; `<updated>` moves when an outlet adds a report. Each entry links the lead
-report (alternate), our story page (related), and every outlet's version in its content.
+report, and its content links every outlet's version and our story page.
 Pure: views in, bytes out; the web layer adds HTTP caching.
 """
 
@@ -51,12 +51,13 @@ def stories_atom(meta: FeedMeta, stories: Sequence[StoryView], story_url, topic_
         entry.title(clean(story.title))
         entry.updated(story.updated)
         entry.published(story.first_published)
-        entry.link(href=story.lead.url or story_url(story.id), rel="alternate", type="text/html")
-        entry.link(href=story_url(story.id), rel="related", type="text/html", title="Все сообщения")
+        # feedgen 1.0 drops rel/type of entry links, so an entry carries only its alternate
+        # link (the lead report); our story page is linked from the content instead.
+        entry.link(href=story.lead.url or story_url(story.id))
         for outlet in story.outlets:
             entry.author(name=clean(outlet))
         entry.summary(clean(story.lead.summary) or clean(story.title))
-        entry.content(clean(_story_html(story)), type="html")
+        entry.content(clean(_story_html(story, story_url(story.id))), type="html")
         if story.topic:
             entry.category(term=story.topic, label=clean(topic_titles.get(story.topic, story.topic)))
     return generator.atom_str(pretty=True)
@@ -70,7 +71,7 @@ def digest_atom(meta: FeedMeta, days: Sequence[DigestDay]) -> bytes:
         entry.id(day.url)
         entry.title(clean(day.title))
         entry.updated(day.updated)
-        entry.link(href=day.url, rel="alternate", type="text/html")
+        entry.link(href=day.url)
         entry.content(clean(day.html), type="html")
     return generator.atom_str(pretty=True)
 
@@ -93,7 +94,7 @@ def _generator(meta: FeedMeta, updated: datetime) -> FeedGenerator:
     return generator
 
 
-def _story_html(story: StoryView) -> str:
+def _story_html(story: StoryView, page_url: str) -> str:
     lead = story.lead
     parts = [f"<p>{escape(lead.summary)}</p>"] if lead.summary else []
     if lead.image_url:
@@ -103,4 +104,5 @@ def _story_html(story: StoryView) -> str:
     )
     label = "Источник" if len(story.items) == 1 else "Источники"
     parts.append(f"<p>{label}:</p><ul>{links}</ul>")
+    parts.append(f'<p><a href="{escape(page_url)}">Все сообщения сюжета</a></p>')
     return "".join(parts)

@@ -1,0 +1,118 @@
+"""A poll cycle against a local server: what lands, what is asked again, what fails alone."""
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from aggregator.storage.models import Item
+from conftest import NOW, config_dict
+from aggregator.settings import settings_from_dict
+
+EXPECTED_TITLES = {
+    "Трамваи вернутся на проспект Ленина в понедельник",
+    "Губернатор подписал указ о поддержке малого бизнеса",
+    "Новость без даты и без guid",
+    "Новость из будущего",
+    "На Гоголя сгорел деревянный дом",
+    "Хоккеисты «Томи» выиграли домашний матч",
+    "Учёные ТГУ получили грант на исследование вечной мерзлоты",
+    "В областной больнице открыли центр лечения инсульта",
+    "Филармония открыла сезон премьерой",
+}
+
+
+def stored_titles(service) -> list[str]:
+    with service.storage.read() as session:
+        return list(session.scalars(select(Item.title)))
+
+
+def test_a_poll_stores_exactly_the_items_of_every_format_and_encoding(service):
+    outcome = service.poll(include_all=True)
+    assert outcome.failed == 0
+    assert sorted(stored_titles(service)) == sorted(EXPECTED_TITLES)
+    assert {f.name: f.new for f in outcome.feeds} == {
+        "Томский вестник": 4, "Город-Т": 2, "Сибирский курьер": 1, "Обь-Томь": 1, "Томская неделя": 1,
+    }
+
+
+def test_a_second_poll_asks_conditionally_and_stores_nothing_new(service, feed_server, clock):
+    service.poll(include_all=True)
+    clock[0] = NOW + timedelta(hours=1)
+    second = service.poll()
+    assert second.new == 0 and second.failed == 0
+    assert all(f.not_modified for f in second.feeds)
+    for path in ("/vestnik.xml", "/gorod.atom", "/kurier.rdf"):
+        assert feed_server.hits(path)[-1].get("If-None-Match"), path
+    assert len(stored_titles(service)) == len(EXPECTED_TITLES)
+
+
+def test_feeds_are_polled_only_when_due(service, feed_server, clock):
+    service.poll()
+    clock[0] = NOW + timedelta(minutes=5)
+    assert service.poll().feeds == ()
+    clock[0] = NOW + timedelta(minutes=20)
+    assert len(service.poll().feeds) == 5
+
+
+def test_a_body_identical_to_the_last_one_is_not_parsed_again(service, feed_server, clock):
+    service.poll(include_all=True)
+    route = feed_server.routes["/vestnik.xml"]
+    route.headers["ETag"] = "ignored"  # a server whose validators never match
+    feed_server.routes["/vestnik.xml"] = type(route)(route.body + b"\n", route.content_type)
+    service.poll(include_all=True)
+    feed_server.routes["/vestnik.xml"].body = route.body + b"\n"
+    outcome = {f.name: f for f in service.poll(include_all=True).feeds}
+    assert outcome["Томский вестник"].not_modified and outcome["Томский вестник"].new == 0
+
+
+def test_a_changed_item_is_updated_in_place(service, feed_server):
+    service.poll(include_all=True)
+    route = feed_server.routes["/gorod.atom"]
+    route.body = route.body.replace("14 жильцов".encode(), "16 жильцов".encode())
+    outcome = {f.name: f for f in service.poll(include_all=True).feeds}
+    assert outcome["Город-Т"].updated == 1 and outcome["Город-Т"].new == 0
+    with service.storage.read() as session:
+        summaries = list(session.scalars(select(Item.summary).where(Item.title == "На Гоголя сгорел деревянный дом")))
+    assert summaries == ["Пожарные тушили огонь два часа, 16 жильцов эвакуированы."]
+
+
+def test_a_failing_feed_is_reported_and_the_others_still_land(tmp_path, sample_feeds, feed_server, make_service):
+    feeds = dict(sample_feeds)
+    feeds["Пропавшая лента"] = feed_server.base + "/gone.xml"
+    feeds["Медленная лента"] = feed_server.serve("/slow.xml", "<rss/>", delay=4)
+    settings = settings_from_dict(config_dict(tmp_path, feeds, polling={"read_timeout_seconds": 0.5}))
+    service = make_service(settings)
+    outcome = {f.name: f for f in service.poll(include_all=True).feeds}
+    assert outcome["Пропавшая лента"].error == "HTTP 404 Not Found"
+    assert "timed out" in outcome["Медленная лента"].error
+    assert len(stored_titles(service)) == len(EXPECTED_TITLES)
+    health = {f.name: f for f in service.storage.feeds.list(NOW)}
+    assert health["Пропавшая лента"].status == "http_404"
+    assert health["Пропавшая лента"].next_check > NOW + timedelta(minutes=15)  # backs off
+    assert health["Томский вестник"].status == "ok" and health["Томский вестник"].last_error is None
+
+
+def test_an_html_page_instead_of_a_feed_is_an_error_not_an_empty_feed(tmp_path, feed_server, make_service):
+    url = feed_server.serve("/page.html", "<html><body><h1>Новости</h1></body></html>", content_type="text/html")
+    service = make_service(settings_from_dict(config_dict(tmp_path, {"Сайт": url})))
+    (outcome,) = service.poll(include_all=True).feeds
+    assert outcome.error and "not a feed" in outcome.error
+
+
+def test_private_addresses_are_refused_unless_allowed(tmp_path, sample_feeds, make_service):
+    raw = config_dict(tmp_path, sample_feeds, polling={"allow_private_addresses": False})
+    service = make_service(settings_from_dict(raw))
+    outcome = service.poll(include_all=True)
+    assert outcome.failed == 5
+    assert all(f.status == "refused_address" for f in outcome.feeds)
+    assert "allow_private_addresses" in outcome.feeds[0].error
+
+
+def test_the_same_article_in_two_feeds_is_stored_once(tmp_path, feed_server, sample_feeds, make_service):
+    feeds = dict(sample_feeds)
+    feeds["Зеркало"] = feed_server.serve("/mirror.xml", feed_server.routes["/vestnik.xml"].body.replace(b"vestnik-10", b"mirror-10"))
+    service = make_service(settings_from_dict(config_dict(tmp_path, feeds)))
+    service.poll(include_all=True)
+    with service.storage.read() as session:
+        count = session.scalar(select(func.count()).select_from(Item).where(Item.url == "https://vestnik.example/news/102"))
+    assert count == 1
