@@ -29,6 +29,8 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title", "wi
 URL_SCHEMES = {"http", "https", "mailto"}
 TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|yclid|dclid|msclkid|_openstat|mc_cid|mc_eid|igshid|_ga|ref_src)$", re.I)
 SPACES = re.compile(r"\s+")
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+FIRST_IMAGE = re.compile(r'<img [^>]*src="(https?://[^"]+)"')
 FUTURE_TOLERANCE = timedelta(minutes=10)
 SUMMARY_CHARS = 600
 
@@ -40,10 +42,10 @@ def normalise_feed(feed: FeedData, now: datetime) -> list[ItemData]:
 
 
 def normalise_entry(entry: EntryData, base_url: str, now: datetime) -> ItemData:
-    content_html = sanitise_html(entry.content_html or entry.summary_html)
+    url = canonical_url(urljoin(base_url, entry.link)) if entry.link else ""
+    content_html = sanitise_html(entry.content_html or entry.summary_html, url or base_url)
     summary = _summary(plain_text(entry.summary_html) or plain_text(entry.content_html))
     title = plain_text(entry.title) or _shorten(summary, 120)
-    url = canonical_url(urljoin(base_url, entry.link)) if entry.link else ""
     content_hash = _hash(title, summary, content_html)
     return ItemData(
         guid=(entry.guid or url or content_hash)[:2000],
@@ -54,20 +56,26 @@ def normalise_entry(entry: EntryData, base_url: str, now: datetime) -> ItemData:
         published=_published(entry, now),
         content_hash=content_hash,
         categories=tuple(dict.fromkeys(plain_text(c) for c in entry.categories if plain_text(c))),
-        image_url=_safe_url(entry.image_url, base_url),
+        image_url=_safe_url(entry.image_url, base_url) or _first_image(content_html),
         author=plain_text(entry.author or "") or None,
     )
 
 
-def sanitise_html(fragment: str) -> str:
+def sanitise_html(fragment: str, base_url: str) -> str:
+    """Keep the allow-list only; relative links and images are made absolute against `base_url`."""
     if not fragment:
         return ""
+
+    def absolute(_tag: str, attribute: str, value: str) -> str:
+        return urljoin(base_url, value.strip()) if attribute in ("href", "src") else value
+
     return nh3.clean(
-        fragment,
+        xml_safe(fragment),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
+        attribute_filter=absolute,
     ).strip()
 
 
@@ -76,7 +84,12 @@ def plain_text(fragment: str) -> str:
     if not fragment:
         return ""
     text = nh3.clean(fragment.replace("<br", " <br").replace("</p>", "</p> "), tags=set())
-    return SPACES.sub(" ", html.unescape(text)).strip()
+    return xml_safe(SPACES.sub(" ", html.unescape(text))).strip()
+
+
+def xml_safe(text: str) -> str:
+    """Remove the characters XML 1.0 forbids (feeds do carry them)."""
+    return XML_FORBIDDEN.sub("", text or "")
 
 
 def canonical_url(url: str) -> str:
@@ -98,6 +111,12 @@ def _safe_url(url: str | None, base_url: str) -> str | None:
         return None
     absolute = urljoin(base_url, url.strip())
     return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+
+
+def _first_image(content_html: str) -> str | None:
+    """The first picture of the (already sanitised, so regular) content, as a thumbnail."""
+    found = FIRST_IMAGE.search(content_html)
+    return html.unescape(found.group(1)) if found else None
 
 
 def _published(entry: EntryData, now: datetime) -> datetime:

@@ -1,7 +1,7 @@
 """Parse stage: fetched bytes in, a `FeedData` of plain `EntryData` out.
 
-feedparser reads RSS 0.9x/1.0/2.0 and Atom; its own HTML sanitiser is off (normalise
-sanitises with nh3). feedparser's dict is turned into frozen values here, exactly once.
+feedparser reads RSS 0.9x/1.0/2.0 and Atom; its own HTML sanitiser and URL resolution are
+off (normalise sanitises with nh3 and resolves links against each item's own link). feedparser's dict is turned into frozen values here, exactly once.
 Russian feeds often lie about their encoding (an HTTP header says UTF-8 for a windows-1251
 file): when the declared encoding does not decode, the document is read again trusting its
 XML declaration, then as windows-1251 and koi8-r, keeping the reading with the most
@@ -57,7 +57,7 @@ def _parse_best(body: bytes, url: str, content_type: str | None) -> Any:
 
 
 def _feedparser(body: bytes, headers: dict[str, str]) -> Any:
-    return feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=True)
+    return feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
 
 
 def _encoding_trouble(parsed: Any) -> bool:

@@ -8,7 +8,6 @@ Pure: views in, bytes out; the web layer adds HTTP caching.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,9 +15,9 @@ from datetime import UTC, date, datetime
 from feedgen.feed import FeedGenerator
 from markupsafe import escape
 
+from aggregator.pipeline.normalise import xml_safe as clean
 from aggregator.storage.queries import StoryView
 
-XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -74,11 +73,6 @@ def digest_atom(meta: FeedMeta, days: Sequence[DigestDay]) -> bytes:
         entry.link(href=day.url)
         entry.content(clean(day.html), type="html")
     return generator.atom_str(pretty=True)
-
-
-def clean(text: str) -> str:
-    """Remove the characters XML 1.0 forbids (feeds do carry them)."""
-    return XML_FORBIDDEN.sub("", text or "")
 
 
 def _generator(meta: FeedMeta, updated: datetime) -> FeedGenerator:

@@ -78,7 +78,8 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _limit() -> int:
-    limit = _int_arg("limit") or DEFAULT_LIMIT
+    limit = _int_arg("limit")
+    limit = DEFAULT_LIMIT if limit is None else limit
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
     return limit
