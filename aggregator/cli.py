@@ -55,20 +55,24 @@ def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int, help="Request threads.")
 @click.option("--no-scheduler", is_flag=True, help="Serve only; separate `aggregator worker` processes poll.")
 @pass_ctx
-def serve(ctx: Context, host: str, port: int, no_scheduler: bool) -> None:
-    """Run the web service, with the scheduler polling in the same process."""
-    import waitress
-
+def serve(ctx: Context, host: str, port: int, threads: int, no_scheduler: bool) -> None:
+    """Run the web service (gunicorn, one process), with the scheduler polling in it."""
     from aggregator import create_app, scheduler
+    from aggregator.web.server import serve_app
 
     service = ctx.service
-    app = create_app(service=service)
-    if not no_scheduler:
-        scheduler.start(service)
+
+    def build():  # noqa: ANN202 - runs in the serving process
+        service.storage.engine.dispose(close=False)  # connections opened before the fork stay with the parent
+        if not no_scheduler:
+            scheduler.start(service)
+        return create_app(service=service)
+
     click.echo(f"Serving {service.settings.service.title} on http://{host}:{port}/")
-    waitress.serve(app, host=host, port=port, threads=8, ident="aggregator")
+    serve_app(build, host, port, threads)
 
 
 @cli.command()
