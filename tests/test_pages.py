@@ -80,3 +80,18 @@ def test_text_from_feeds_is_escaped(tmp_path, feed_server, make_service):
     html = create_app(service=service).test_client().get("/").data.decode()
     assert "<script>alert" not in html and "onerror=alert" not in html
     assert "Пожар" in html
+
+
+def test_search_understands_russian_word_forms(polled):
+    html = polled.get("/search?q=трамвай").data.decode()
+    assert "<mark>Трамваи</mark> вернутся на проспект Ленина" in html
+    assert "Губернатор" not in html
+    found = polled.get("/search?q=учёных+грантом").data.decode()
+    assert "вечной мерзлоты" in found
+    assert "Ничего не нашлось" in polled.get("/search?q=марсоход").data.decode()
+
+
+def test_search_escapes_the_query_and_rejects_a_bad_page(polled):
+    html = polled.get("/search?q=<script>alert(1)</script>").data.decode()
+    assert "<script>alert(1)" not in html
+    assert polled.get("/search?q=трамвай&page=0").status_code == 400

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from aggregator.settings import Settings
 from aggregator.storage.db import create_schema, make_engine, make_sessions
 from aggregator.storage.feeds import FeedStore, FeedView
+from aggregator.storage.search import create_search_schema
 
 
 class Storage:
@@ -31,6 +32,7 @@ class Storage:
 
     def create_schema(self) -> None:
         create_schema(self.engine)
+        create_search_schema(self.engine)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from aggregator.entities import ItemData, TopicDecision
 from aggregator.pipeline.dedupe import StoredItemRef
+from aggregator.pipeline.lemmas import content_lemmas
 from aggregator.storage.db import from_db, to_db
 from aggregator.storage.models import Item, ItemTopic, Story
 
@@ -81,6 +82,7 @@ def _fill(row: Item, item: ItemData, decision: TopicDecision, now: datetime) -> 
     row.title, row.summary, row.content_html = item.title, item.summary, item.content_html
     row.image_url, row.author, row.categories = item.image_url, item.author, list(item.categories)
     row.content_hash, row.published_at, row.updated_at = item.content_hash, to_db(item.published), to_db(now)
+    row.search_lemmas = " ".join(content_lemmas(item.text))
     set_topics(row, decision)
 
 

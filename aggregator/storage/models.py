@@ -85,6 +85,7 @@ class Item(Base):
     updated_at: Mapped[datetime]
     topic: Mapped[str | None] = mapped_column(String(64))
     topic_confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    search_lemmas: Mapped[str] = mapped_column(Text, default="")
 
     feed: Mapped[Feed] = relationship(back_populates="items")
     story: Mapped[Story | None] = relationship(back_populates="items")

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from markupsafe import Markup, escape
+
 from babel import Locale
 from babel.dates import format_date, format_datetime
 from flask import Flask
+
+from aggregator.pipeline.lemmas import WORD, analyse
 
 PLURAL_FORMS = {"источник": {"one": "источник", "few": "источника", "many": "источников", "other": "источника"}}
 
@@ -29,7 +33,21 @@ def init_app(app: Flask, language: str, timezone) -> None:  # noqa: ANN001 - a Z
         forms = PLURAL_FORMS.get(word)
         return f"{count} {forms[locale.plural_form(count)] if forms else word}"
 
+    app.add_template_filter(highlight, "highlight")
     app.add_template_filter(day, "day")
     app.add_template_filter(clock, "clock")
     app.add_template_filter(when, "when")
     app.add_template_filter(plural, "plural")
+
+
+def highlight(text: str, lemmas: tuple[str, ...]) -> Markup:
+    """The text, escaped, with every word whose lemma was searched for in <mark>."""
+    wanted, out, last = set(lemmas), [], 0
+    for match in WORD.finditer(text):
+        word = match.group(0)
+        out.append(escape(text[last : match.start()]))
+        hit = analyse(word.lower().replace("ё", "е"))[0] in wanted
+        out.append(Markup("<mark>%s</mark>") % word if hit else escape(word))
+        last = match.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)

@@ -1,18 +1,20 @@
-"""Reader pages: the digest of a day, a topic's recent stories, one story, feed health."""
+"""Reader pages: the digest of a day, a topic's recent stories, one story, search, feed health."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, render_template, request
 
 from aggregator.digest import build_digest, day_bounds, today
 from aggregator.storage import queries
+from aggregator.storage.search import search_items
 from aggregator.web import service
 from aggregator.web.caching import conditional
 
 bp = Blueprint("pages", __name__)
 TOPIC_PAGE_STORIES = 40
+SEARCH_PAGE = 20
 
 
 @bp.get("/")
@@ -47,6 +49,20 @@ def story(story_id: int):
     with svc.storage.read() as session:
         found = queries.story(session, story_id)
     return conditional(render_template("story.html", story=found), "text/html", found.updated)
+
+
+@bp.get("/search")
+def search():
+    query = request.args.get("q", "").strip()[:200]
+    page = request.args.get("page", "1")
+    if not page.isdigit() or int(page) < 1:
+        abort(400, "page must be a positive whole number")
+    number = int(page)
+    results = None
+    if query:
+        with service().storage.read() as session:
+            results = search_items(session, query, SEARCH_PAGE, (number - 1) * SEARCH_PAGE)
+    return render_template("search.html", query=query, results=results, page=number)
 
 
 @bp.get("/feeds")

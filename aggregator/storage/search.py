@@ -1,0 +1,64 @@
+"""Full-text search over lemmas, so «трамвай» finds «трамваи» and «трамваев».
+
+Each item stores the lemmas of its title and summary (`items.search_lemmas`). On SQLite an
+FTS5 table mirrors that column through triggers and ranks with bm25; on PostgreSQL a GIN
+index over `to_tsvector('simple', search_lemmas)` does the same with ts_rank. The query is
+lemmatised the same way; every word must match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session, selectinload
+
+from aggregator.pipeline.lemmas import content_lemmas
+from aggregator.storage.models import Item
+from aggregator.storage.queries import ItemView, item_view
+
+SQLITE_SCHEMA = [
+    "CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(search_lemmas, content='items', content_rowid='id')",
+    """CREATE TRIGGER IF NOT EXISTS items_fts_insert AFTER INSERT ON items BEGIN
+         INSERT INTO items_fts(rowid, search_lemmas) VALUES (new.id, new.search_lemmas); END""",
+    """CREATE TRIGGER IF NOT EXISTS items_fts_delete AFTER DELETE ON items BEGIN
+         INSERT INTO items_fts(items_fts, rowid, search_lemmas) VALUES ('delete', old.id, old.search_lemmas); END""",
+    """CREATE TRIGGER IF NOT EXISTS items_fts_update AFTER UPDATE OF search_lemmas ON items BEGIN
+         INSERT INTO items_fts(items_fts, rowid, search_lemmas) VALUES ('delete', old.id, old.search_lemmas);
+         INSERT INTO items_fts(rowid, search_lemmas) VALUES (new.id, new.search_lemmas); END""",
+]
+POSTGRES_SCHEMA = [
+    "CREATE INDEX IF NOT EXISTS ix_items_search ON items USING gin (to_tsvector('simple', search_lemmas))",
+]
+SQLITE_QUERY = """SELECT rowid FROM items_fts WHERE items_fts MATCH :query
+                  ORDER BY bm25(items_fts), rowid DESC LIMIT :limit OFFSET :offset"""
+POSTGRES_QUERY = """SELECT id FROM items WHERE to_tsvector('simple', search_lemmas) @@ to_tsquery('simple', :query)
+                    ORDER BY ts_rank(to_tsvector('simple', search_lemmas), to_tsquery('simple', :query)) DESC, id DESC
+                    LIMIT :limit OFFSET :offset"""
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    query_lemmas: tuple[str, ...]
+    items: list[ItemView]
+    has_more: bool
+
+
+def create_search_schema(engine: Engine) -> None:
+    statements = SQLITE_SCHEMA if engine.dialect.name == "sqlite" else POSTGRES_SCHEMA
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+
+
+def search_items(session: Session, query: str, limit: int = 20, offset: int = 0) -> SearchResults:
+    """Items matching every word of `query` in some form, best first."""
+    wanted = tuple(dict.fromkeys(lemma for lemma in content_lemmas(query) if lemma.isalnum()))
+    if not wanted:
+        return SearchResults(wanted, [], False)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    expression = " ".join(f'"{lemma}"' for lemma in wanted) if sqlite else " & ".join(wanted)
+    ids = list(session.scalars(text(SQLITE_QUERY if sqlite else POSTGRES_QUERY), {"query": expression, "limit": limit + 1, "offset": offset}))
+    found = select(Item).options(selectinload(Item.feed), selectinload(Item.topics)).where(Item.id.in_(ids[:limit]))
+    rows = {row.id: row for row in session.scalars(found)}
+    return SearchResults(wanted, [item_view(rows[i]) for i in ids[:limit] if i in rows], len(ids) > limit)
