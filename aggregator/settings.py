@@ -106,6 +106,14 @@ class DigestSettings(_Section):
     days_in_feed: Positive = 14
 
 
+class SponsoredSettings(_Section):
+    """How advertising is recognised: phrases anywhere, labels at the edge of a text, categories."""
+
+    phrases: list[str] = ["на правах рекламы", "партнерский материал", "спонсорский материал", "материал партнера", "рекламный материал"]
+    labels: list[str] = ["реклама", "промо", "advertising"]
+    categories: list[str] = ["реклама", "партнерский проект", "партнерский материал", "спецпроект", "промо", "на правах рекламы"]
+
+
 class ClassifierSettings(_Section):
     min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.2
     secondary_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
@@ -130,6 +138,7 @@ class Settings(_Section):
     digest: DigestSettings = DigestSettings()
     classifier: ClassifierSettings = ClassifierSettings()
     stories: StorySettings = StorySettings()
+    sponsored: SponsoredSettings = SponsoredSettings()
     admin: AdminSettings = AdminSettings()
     source: str = "<defaults>"
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from aggregator import create_app
 from conftest import NOW, config_dict
 from aggregator.settings import settings_from_dict
 from aggregator.storage import queries
@@ -65,3 +66,17 @@ def test_primary_topics_match_an_editor_on_the_samples(stored):
     pairs = [(want["topic"], stored[want["canonical_url"]].topic) for _, want in expected_items()]
     accuracy = sum(a == b for a, b in pairs) / len(pairs)
     assert accuracy >= 0.85, [p for p in pairs if p[0] != p[1]]
+
+
+def test_advertising_stays_stored_but_out_of_stories_feeds_and_digest(demo_service, stored):
+    ads = [want for _, want in expected_items() if want["sponsored"]]
+    assert ads
+    client = create_app(service=demo_service).test_client()
+    atom = client.get("/feeds/all.atom").data.decode()
+    digest = client.get("/").data.decode()
+    for want in ads:
+        item = stored[want["canonical_url"]]
+        assert item.story_id is None
+        assert want["title"] not in atom and want["title"] not in digest
+    flagged = [i for i in client.get("/api/items?limit=500").json["items"] if i["sponsored"]]
+    assert sorted(i["url"] for i in flagged) == sorted(want["canonical_url"] for want in ads)

@@ -28,6 +28,7 @@ from aggregator.pipeline.fetch import FetchPolicy, fetch_feed, make_client
 from aggregator.pipeline.normalise import normalise_feed
 from aggregator.pipeline.parse import parse_feed
 from aggregator.pipeline.schedule import next_check
+from aggregator.pipeline.sponsored import SponsoredRules, is_sponsored
 from aggregator.settings import Settings
 from aggregator.storage import Storage
 from aggregator.storage import items as item_store
@@ -52,6 +53,18 @@ class Retrieved:
         return self.fetched is not None and (self.fetched.not_modified or self.data is None)
 
 
+@dataclass
+class _Cycle:
+    """What the storing side of one cycle works with; the story index grows as items land."""
+
+    storage: Storage
+    classifier: TopicClassifier
+    index: StoryIndex
+    sponsored: SponsoredRules
+    max_backoff: timedelta
+    now: datetime
+
+
 def poll_cycle(
     storage: Storage,
     settings: Settings,
@@ -64,13 +77,16 @@ def poll_cycle(
     """Poll `feeds` (default: the due ones) and store what they bring."""
     feeds = storage.feeds.due(now) if feeds is None else feeds
     policy = FetchPolicy.from_settings(settings.polling)
-    index = _story_index(storage, settings, now)
+    cycle = _Cycle(
+        storage, classifier, _story_index(storage, settings, now), SponsoredRules.build(**settings.sponsored.model_dump()),
+        timedelta(hours=settings.polling.max_backoff_hours), now,
+    )
     outcomes = []
     workers = max(1, min(settings.polling.concurrency, len(feeds)))
     with make_client(policy, workers) as client, ThreadPoolExecutor(workers, thread_name_prefix="poll") as pool:
         futures = [pool.submit(retrieve, feed, policy, client, now, settings.polling.max_items_per_feed, fetcher) for feed in feeds]
         for future in as_completed(futures):
-            outcome = _store(storage, settings, classifier, index, future.result(), now)
+            outcome = _store(cycle, future.result())
             metrics.FETCHES.labels(outcome.status if outcome.error else "not_modified" if outcome.not_modified else "ok").inc()
             metrics.ITEMS_INGESTED.inc(outcome.new)
             outcomes.append(outcome)
@@ -101,43 +117,46 @@ def retrieve(
         return Retrieved(feed, error=FetchError(f"internal error: {type(exc).__name__}: {exc}", kind="internal_error"))
 
 
-def _store(storage: Storage, settings: Settings, classifier: TopicClassifier, index: StoryIndex, got: Retrieved, now: datetime) -> FeedOutcome:
-    feed = got.feed
-    max_backoff = timedelta(hours=settings.polling.max_backoff_hours)
+def _store(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
+    feed, now = got.feed, cycle.now
     if got.error is not None:
         kind = getattr(got.error, "kind", "error")
         log.warning("feed %s failed: %s", feed.url, got.error)
-        retry = next_check(now, feed.id, feed.interval, feed.consecutive_errors + 1, max_backoff)
-        storage.feeds.record_failure(feed.id, kind, str(got.error), now, retry)
+        retry = next_check(now, feed.id, feed.interval, feed.consecutive_errors + 1, cycle.max_backoff)
+        cycle.storage.feeds.record_failure(feed.id, kind, str(got.error), now, retry)
         return FeedOutcome(feed.id, feed.url, feed.name, error=str(got.error), status=kind)
     try:
-        return _store_items(storage, classifier, index, got, now, next_check(now, feed.id, feed.interval, 0, max_backoff))
+        return _store_items(cycle, got)
     except Exception as exc:  # noqa: BLE001 - recorded on the feed, the cycle goes on
         log.exception("storing feed %s failed", feed.url)
-        storage.feeds.record_failure(feed.id, "store_error", str(exc), now, now + feed.interval)
+        cycle.storage.feeds.record_failure(feed.id, "store_error", str(exc), now, now + feed.interval)
         return FeedOutcome(feed.id, feed.url, feed.name, error=f"storing failed: {exc}", status="store_error")
 
 
-def _store_items(storage: Storage, classifier: TopicClassifier, index: StoryIndex, got: Retrieved, now: datetime, due: datetime) -> FeedOutcome:
-    feed, data = got.feed, got.data
+def _store_items(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
+    feed, data, now = got.feed, got.data, cycle.now
     assert got.fetched is not None
     placed: list[StoryMember] = []
-    with storage.transaction() as session:
+    with cycle.storage.transaction() as session:
         by_guid, by_url = item_store.stored_refs(session, feed.id, got.items)
         changes = plan_item_changes(feed.id, got.items, by_guid, by_url)
         for item in changes.new:
-            decision = classifier.classify(_topic_input(item, feed))
-            story_id = index.place(StoryCandidate(feed.id, item.published, item.title, item.summary))
+            decision = cycle.classifier.classify(_topic_input(item, feed))
+            if is_sponsored(item, cycle.sponsored):
+                item_store.add_item(session, feed.id, item, decision, None, now, sponsored=True)
+                continue
+            story_id = cycle.index.place(StoryCandidate(feed.id, item.published, item.title, item.summary))
             row = item_store.add_item(session, feed.id, item, decision, story_id, now)
             placed.append(StoryMember(row.id, row.story_id, feed.id, item.published, item.title, item.summary))
         for item_id, item in changes.updated:
-            item_store.update_item(session, item_id, item, classifier.classify(_topic_input(item, feed)), now)
-        storage.feeds.record_success(
+            item_store.update_item(session, item_id, item, cycle.classifier.classify(_topic_input(item, feed)), now)
+        due = next_check(now, feed.id, feed.interval, 0, cycle.max_backoff)
+        cycle.storage.feeds.record_success(
             session, feed.id, got.fetched, got.body_hash, now, due,
             title=data.title if data else None, site_url=data.link if data else None,
         )
     for member in placed:  # only once committed, so a rolled-back item never joins a story
-        index.add(member)
+        cycle.index.add(member)
     log.info("feed %s: %d new, %d updated, %d unchanged", feed.url, len(changes.new), len(changes.updated), changes.unchanged)
     return FeedOutcome(
         feed.id, feed.url, feed.name, new=len(changes.new), updated=len(changes.updated),

@@ -37,11 +37,18 @@ def stored_refs(session: Session, feed_id: int, items: Iterable[ItemData]) -> tu
     return by_guid, by_url
 
 
-def add_item(session: Session, feed_id: int, item: ItemData, decision: TopicDecision, story_id: int | None, now: datetime) -> Item:
-    """Insert a new item, in a new story unless `story_id` names one to join."""
-    row = Item(feed_id=feed_id, guid=item.guid, fetched_at=to_db(now))
+def add_item(
+    session: Session, feed_id: int, item: ItemData, decision: TopicDecision, story_id: int | None, now: datetime,
+    sponsored: bool = False,
+) -> Item:
+    """Insert a new item, in a new story unless `story_id` names one to join; advertising
+    stays out of stories altogether."""
+    row = Item(feed_id=feed_id, guid=item.guid, fetched_at=to_db(now), sponsored=sponsored)
     _fill(row, item, decision, now)
     session.add(row)
+    if sponsored:
+        session.flush()
+        return row
     story = session.get_one(Story, story_id) if story_id is not None else _new_story(session, item, now)
     row.story = story
     session.flush()

@@ -86,6 +86,7 @@ class Item(Base):
     topic: Mapped[str | None] = mapped_column(String(64))
     topic_confidence: Mapped[float] = mapped_column(Float, default=0.0)
     search_lemmas: Mapped[str] = mapped_column(Text, default="")
+    sponsored: Mapped[bool] = mapped_column(Boolean, default=False)
 
     feed: Mapped[Feed] = relationship(back_populates="items")
     story: Mapped[Story | None] = relationship(back_populates="items")

@@ -35,6 +35,7 @@ class ItemView:
     topics: tuple[str, ...]
     story_id: int | None
     categories: tuple[str, ...]
+    sponsored: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def item_view(row: Item) -> ItemView:
         content_html=row.content_html, image_url=row.image_url, published=from_db(row.published_at),
         updated=from_db(row.updated_at), topic=row.topic,
         topics=tuple(sorted((t.topic for t in row.topics), key=lambda slug: slug != row.topic)),
-        story_id=row.story_id, categories=tuple(row.categories or ()),
+        story_id=row.story_id, categories=tuple(row.categories or ()), sponsored=row.sponsored,
     )
 
 

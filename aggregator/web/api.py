@@ -53,7 +53,7 @@ def item_json(item: queries.ItemView) -> dict:
         "published": item.published.isoformat(), "updated": item.updated.isoformat(),
         "feed": {"id": item.feed_id, "title": item.feed_name},
         "topic": item.topic, "topics": list(item.topics), "story_id": item.story_id,
-        "image": item.image_url, "categories": list(item.categories),
+        "image": item.image_url, "categories": list(item.categories), "sponsored": item.sponsored,
     }
 
 
