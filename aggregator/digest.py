@@ -44,19 +44,22 @@ def today(now: datetime, tz: ZoneInfo) -> date:
     return now.astimezone(tz).date()
 
 
-def build_digest(day: date, stories: Sequence[StoryView], topics: Mapping[str, str], other_title: str, per_topic: int) -> Digest:
-    """`topics` maps slug to title, in display order."""
+def build_digest(
+    day: date, stories: Sequence[StoryView], topics: Mapping[str, str], other_title: str, per_topic: int, now: datetime,
+) -> Digest:
+    """`topics` maps slug to title, in display order; pinned stories lead their topic."""
     grouped: dict[str, list[StoryView]] = {slug: [] for slug in [*topics, OTHER]}
     for story in stories:
         grouped[story.topic if story.topic in topics else OTHER].append(story)
     titles = {**topics, OTHER: other_title}
     sections = tuple(
-        DigestSection(slug, titles[slug], tuple(sorted(members, key=_rank)[:per_topic]))
+        DigestSection(slug, titles[slug], tuple(sorted(members, key=lambda story: rank(story, now))[:per_topic]))
         for slug, members in grouped.items()
         if members
     )
     return Digest(day, sections)
 
 
-def _rank(story: StoryView) -> tuple[int, float, int]:
-    return (-len(story.outlets), -story.updated.timestamp(), -story.id)
+def rank(story: StoryView, now: datetime) -> tuple[bool, int, float, int]:
+    """Pinned first, then reported by more outlets, then the most recent."""
+    return (not story.pinned(now), -len(story.outlets), -story.updated.timestamp(), -story.id)

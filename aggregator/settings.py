@@ -124,9 +124,20 @@ class StorySettings(_Section):
 
 
 class AdminSettings(_Section):
+    """Who may correct the service. Secrets belong in the environment (AGGREGATOR_ADMIN_PASSWORD,
+    AGGREGATOR_ADMIN_TOKEN, AGGREGATOR_SECRET_KEY); with no password and no token, admin is off."""
+
     username: str = "admin"
     password: str | None = None
+    password_hash: str | None = None
+    token: str | None = None
     secret_key: str | None = None
+    max_failed_logins: Positive = 5
+    lockout_minutes: Positive = 15
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.password or self.password_hash or self.token)
 
 
 class Settings(_Section):
@@ -166,7 +177,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
     if env.get("AGGREGATOR_DATABASE_URL"):
         raw.setdefault("database", {})["url"] = env["AGGREGATOR_DATABASE_URL"]
     raw.setdefault("admin", {})
-    for key, var in (("password", "AGGREGATOR_ADMIN_PASSWORD"), ("secret_key", "AGGREGATOR_SECRET_KEY")):
+    for key, var in (("password", "AGGREGATOR_ADMIN_PASSWORD"), ("token", "AGGREGATOR_ADMIN_TOKEN"), ("secret_key", "AGGREGATOR_SECRET_KEY")):
         if env.get(var):
             raw["admin"][key] = env[var]
     return settings_from_dict(raw, source=str(config_path), base_dir=config_path.parent)

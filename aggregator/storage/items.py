@@ -52,7 +52,7 @@ def add_item(
     story = session.get_one(Story, story_id) if story_id is not None else _new_story(session, item, now)
     row.story = story
     session.flush()
-    _refresh_story(story)
+    refresh_story(story)
     return row
 
 
@@ -60,13 +60,13 @@ def update_item(session: Session, item_id: int, item: ItemData, decision: TopicD
     """A changed item is updated in place; it keeps its id, story and first published time."""
     row = session.get_one(Item, item_id)
     published = row.published_at
-    _fill(row, item, decision, now)
+    _fill(row, item, None if row.topic_locked else decision, now)
     row.published_at = published
     for link in row.topics:
         link.published_at = published
     session.flush()
     if row.story is not None:
-        _refresh_story(row.story)
+        refresh_story(row.story)
     return row
 
 
@@ -84,13 +84,15 @@ def set_topics(row: Item, decision: TopicDecision) -> None:
             row.topics.append(link)
 
 
-def _fill(row: Item, item: ItemData, decision: TopicDecision, now: datetime) -> None:
+def _fill(row: Item, item: ItemData, decision: TopicDecision | None, now: datetime) -> None:
+    """Copy the item's fields; topics too unless `decision` is None (an editor's topic stands)."""
     row.url, row.canonical_url = item.url, item.url
     row.title, row.summary, row.content_html = item.title, item.summary, item.content_html
     row.image_url, row.author, row.categories = item.image_url, item.author, list(item.categories)
     row.content_hash, row.published_at, row.updated_at = item.content_hash, to_db(item.published), to_db(now)
     row.search_lemmas = " ".join(content_lemmas(item.text))
-    set_topics(row, decision)
+    if decision is not None:
+        set_topics(row, decision)
 
 
 def _new_story(session: Session, item: ItemData, now: datetime) -> Story:
@@ -99,18 +101,21 @@ def _new_story(session: Session, item: ItemData, now: datetime) -> Story:
     return story
 
 
-def _refresh_story(story: Story) -> None:
-    """Derive a story's lead, title, topic, times and count from its members."""
-    members = sorted(story.items, key=lambda m: (m.published_at, m.id or 0))
+def refresh_story(story: Story) -> None:
+    """Derive a story's lead, title, topic, times and count from its visible members."""
+    members = sorted((m for m in story.items if not m.hidden), key=lambda m: (m.published_at, m.id or 0))
+    story.item_count = len(members)
+    if not members:
+        return
     lead = members[0]
-    votes: dict[str | None, float] = defaultdict(float)
+    votes: dict[str, float] = defaultdict(float)
     for member in members:
-        votes[member.topic] += max(member.topic_confidence, 0.01) if member.topic else 0.0
+        if member.topic:
+            votes[member.topic] += 10.0 if member.topic_locked else max(member.topic_confidence, 0.01)
     story.lead_item_id, story.title = lead.id, lead.title
-    story.topic = max((t for t in votes if t), key=lambda t: (votes[t], t == lead.topic), default=None)
+    story.topic = max(votes, key=lambda t: (votes[t], t == lead.topic), default=None)
     story.first_published_at = lead.published_at
     story.updated_at = max(m.published_at for m in members)
-    story.item_count = len(members)
 
 
 def recent_members(session: Session, since: datetime) -> list[tuple[int, int, int, datetime, str, str]]:

@@ -54,6 +54,8 @@ class Story(Base):
     first_published_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime] = mapped_column(index=True)
     item_count: Mapped[int] = mapped_column(Integer, default=0)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    pinned_until: Mapped[datetime | None]
 
     items: Mapped[list[Item]] = relationship(back_populates="story", order_by="Item.published_at")
 
@@ -87,6 +89,8 @@ class Item(Base):
     topic_confidence: Mapped[float] = mapped_column(Float, default=0.0)
     search_lemmas: Mapped[str] = mapped_column(Text, default="")
     sponsored: Mapped[bool] = mapped_column(Boolean, default=False)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    topic_locked: Mapped[bool] = mapped_column(Boolean, default=False)
 
     feed: Mapped[Feed] = relationship(back_populates="items")
     story: Mapped[Story | None] = relationship(back_populates="items")
@@ -107,3 +111,19 @@ class ItemTopic(Base):
     published_at: Mapped[datetime]
 
     item: Mapped[Item] = relationship(back_populates="topics")
+
+
+class EditorialAction(Base):
+    """One correction by a curator: who, when, what, and the state before, so it can be undone."""
+
+    __tablename__ = "editorial_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    who: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"), index=True)
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id", ondelete="SET NULL"))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    undone_at: Mapped[datetime | None]
+    undone_by: Mapped[str | None] = mapped_column(String(100))

@@ -36,6 +36,8 @@ class ItemView:
     story_id: int | None
     categories: tuple[str, ...]
     sponsored: bool = False
+    hidden: bool = False
+    topic_locked: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class StoryView:
     first_published: datetime
     updated: datetime
     items: tuple[ItemView, ...]
+    pinned_until: datetime | None = None
+
+    def pinned(self, now: datetime) -> bool:
+        return self.pinned_until is not None and self.pinned_until > now
 
     @property
     def lead(self) -> ItemView:
@@ -69,7 +75,7 @@ def items_page(
     session: Session, limit: int, cursor: str | None = None, topic: str | None = None,
     feed_id: int | None = None, since: datetime | None = None, until: datetime | None = None,
 ) -> Page[ItemView]:
-    query = select(Item).options(selectinload(Item.topics), selectinload(Item.feed))
+    query = select(Item).options(selectinload(Item.topics), selectinload(Item.feed)).where(Item.hidden.is_(False))
     if topic:
         query = query.where(exists().where(ItemTopic.item_id == Item.id, ItemTopic.topic == topic))
     if feed_id is not None:
@@ -83,7 +89,7 @@ def items_page(
 
 
 def stories_page(session: Session, limit: int, cursor: str | None = None, topic: str | None = None) -> Page[StoryView]:
-    query = select(Story).options(selectinload(Story.items).selectinload(Item.feed), selectinload(Story.items).selectinload(Item.topics))
+    query = _visible_stories()
     if topic:
         query = query.where(exists().where(Item.story_id == Story.id, ItemTopic.item_id == Item.id, ItemTopic.topic == topic))
     rows = _paged(session, query, Story.updated_at, Story.id, limit, cursor)
@@ -93,8 +99,7 @@ def stories_page(session: Session, limit: int, cursor: str | None = None, topic:
 def stories_first_published(session: Session, start: datetime, end: datetime) -> list[StoryView]:
     """Stories whose first report falls in [start, end): one day's digest."""
     query = (
-        select(Story)
-        .options(selectinload(Story.items).selectinload(Item.feed), selectinload(Story.items).selectinload(Item.topics))
+        _visible_stories()
         .where(Story.first_published_at >= to_db(start), Story.first_published_at < to_db(end))
         .order_by(Story.updated_at.desc(), Story.id.desc())
     )
@@ -102,10 +107,20 @@ def stories_first_published(session: Session, start: datetime, end: datetime) ->
 
 
 def story(session: Session, story_id: int) -> StoryView:
-    row = session.get(Story, story_id, options=[selectinload(Story.items).selectinload(Item.feed)])
-    if row is None or not row.items:
+    row = session.scalar(_visible_stories().where(Story.id == story_id))
+    if row is None:
         raise NotFound(f"no story {story_id}")
     return story_view(row)
+
+
+def _visible_stories() -> Select:
+    """Stories a reader may see: not hidden, with at least one visible report."""
+    members = selectinload(Story.items)
+    return (
+        select(Story)
+        .options(members.selectinload(Item.feed), members.selectinload(Item.topics))
+        .where(Story.hidden.is_(False), Story.item_count > 0)
+    )
 
 
 def item_view(row: Item) -> ItemView:
@@ -115,14 +130,16 @@ def item_view(row: Item) -> ItemView:
         updated=from_db(row.updated_at), topic=row.topic,
         topics=tuple(sorted((t.topic for t in row.topics), key=lambda slug: slug != row.topic)),
         story_id=row.story_id, categories=tuple(row.categories or ()), sponsored=row.sponsored,
+        hidden=row.hidden, topic_locked=row.topic_locked,
     )
 
 
 def story_view(row: Story) -> StoryView:
-    members = sorted(row.items, key=lambda m: (m.published_at, m.id))
+    members = sorted((m for m in row.items if not m.hidden), key=lambda m: (m.published_at, m.id))
     return StoryView(
         id=row.id, title=row.title, topic=row.topic, first_published=from_db(row.first_published_at),
         updated=from_db(row.updated_at), items=tuple(item_view(m) for m in members),
+        pinned_until=from_db(row.pinned_until),
     )
 
 

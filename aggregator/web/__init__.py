@@ -7,6 +7,7 @@ Domain errors become HTTP statuses here and only here: NotFound -> 404, InvalidR
 from __future__ import annotations
 
 from flask import Flask, current_app, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from aggregator.errors import InvalidRequest, NotFound
@@ -22,15 +23,17 @@ def service_of(app: Flask) -> Service:
 
 
 def init_app(app: Flask) -> None:
-    from aggregator.web import api, feeds, formatting, health, pages
+    from aggregator.web import admin, admin_api, api, auth, feeds, formatting, health, pages
 
-    settings = service_of(app).settings.service
-    formatting.init_app(app, settings.language, settings.tz)
-    for module in (pages, feeds, api, health):
+    settings = service_of(app).settings
+    formatting.init_app(app, settings.service.language, settings.service.tz)
+    auth.init_app(app, settings.admin, secure_cookies=settings.service.base_url.startswith("https://"))
+    for module in (pages, feeds, api, admin_api, admin, health):
         app.register_blueprint(module.bp)
     app.register_error_handler(NotFound, lambda exc: _error(404, str(exc)))
     app.register_error_handler(InvalidRequest, lambda exc: _error(400, str(exc)))
     app.register_error_handler(HTTPException, lambda exc: _error(exc.code or 500, exc.description or exc.name))
+    app.register_error_handler(CSRFError, lambda exc: _error(400, f"the form has expired or lacks its CSRF token: {exc.description}"))
     app.after_request(_security_headers)
     app.context_processor(_globals)
 

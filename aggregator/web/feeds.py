@@ -78,7 +78,7 @@ def _stories_feed(meta: FeedMeta, topic: str | None):
 def _digest_day(day, stories) -> DigestDay:  # noqa: ANN001
     svc = service()
     settings = svc.settings
-    digest = build_digest(day, stories, svc.topic_titles, settings.digest.other_title, settings.digest.max_items_per_topic)
+    digest = build_digest(day, stories, svc.topic_titles, settings.digest.other_title, settings.digest.max_items_per_topic, svc.clock())
     html = render_template("digest_fragment.html", digest=digest)
     path = url_for("pages.digest_day", day=day.isoformat())
     return DigestDay(day, public_url(path), f"Главное за {format_date(day, 'd MMMM y', locale=settings.service.language)}", html, max(s.updated for s in stories))

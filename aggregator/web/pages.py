@@ -39,6 +39,8 @@ def topic(slug: str):
         abort(404, f"no topic {slug!r}")
     with svc.storage.read() as session:
         stories = queries.stories_page(session, TOPIC_PAGE_STORIES, topic=slug).rows
+    now = svc.clock()
+    stories = sorted(stories, key=lambda story: not story.pinned(now))  # stable: pinned first, then newest
     html = render_template("topic.html", slug=slug, title=svc.topic_titles[slug], stories=stories)
     return conditional(html, "text/html", max((s.updated for s in stories), default=None))
 
@@ -78,7 +80,7 @@ def _digest_page(day: date):
     current = today(svc.clock(), settings.service.tz)
     with svc.storage.read() as session:
         stories = queries.stories_first_published(session, *day_bounds(day, settings.service.tz))
-    digest = build_digest(day, stories, svc.topic_titles, settings.digest.other_title, settings.digest.max_items_per_topic)
+    digest = build_digest(day, stories, svc.topic_titles, settings.digest.other_title, settings.digest.max_items_per_topic, svc.clock())
     html = render_template(
         "digest.html", digest=digest, is_today=day == current,
         previous_day=day - timedelta(days=1), next_day=day + timedelta(days=1) if day < current else None,
