@@ -103,6 +103,18 @@ def poll(ctx: Context, include_all: bool) -> None:
     _print_cycle(outcome)
 
 
+@cli.command()
+@pass_ctx
+def reclassify(ctx: Context) -> None:
+    """Refit the topic model (with editors' corrections) and recompute every stored item's topics."""
+    service = ctx.service
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("Reclassifying", total=None)
+        count = service.reclassify(on_batch=lambda n: progress.advance(task, n))
+    click.echo(f"Reclassified {count} items (items whose topic an editor set were kept).")
+
+
 @cli.group()
 def feeds() -> None:
     """List, add and remove feeds."""

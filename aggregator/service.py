@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from functools import cached_property
 from threading import Lock
 
-from aggregator.entities import CycleOutcome, FeedForUpdate, FeedOutcome
-from aggregator.pipeline.classify import TopicClassifier
+from aggregator.entities import CycleOutcome, FeedForUpdate, FeedOutcome, TopicDecision
+from aggregator.pipeline.classify import LabelledText, TopicClassifier, TopicInput
 from aggregator.pipeline.poll import poll_cycle
 from aggregator.settings import Settings
-from aggregator.storage import Storage
+from aggregator.storage import Storage, editorial
+from aggregator.storage import items as item_store
 
 
 def utc_now() -> datetime:
@@ -41,7 +42,21 @@ class Service:
 
     @cached_property
     def classifier(self) -> TopicClassifier:
-        return TopicClassifier.from_settings(self.settings)
+        return self.fit_classifier()
+
+    def fit_classifier(self) -> TopicClassifier:
+        """Fit on the shipped examples plus every editor's standing topic correction."""
+        with self.storage.read() as session:
+            corrections = [LabelledText(c.title, c.summary, c.topic) for c in editorial.corrections(session)]
+        return TopicClassifier.from_settings(self.settings, corrections)
+
+    def reclassify(self, on_batch: Callable[[int], None] | None = None) -> int:
+        """Refit, then recompute the topics of every stored item an editor has not set."""
+        self.classifier = self.fit_classifier()
+        return item_store.reclassify(self.storage, self.classify_stored, on_batch=on_batch)
+
+    def classify_stored(self, title: str, summary: str, categories: Sequence[str], feed_topic: str | None) -> TopicDecision:
+        return self.classifier.classify(TopicInput(title, summary, tuple(categories), feed_topic))
 
     @property
     def topic_titles(self) -> dict[str, str]:

@@ -7,6 +7,7 @@ import feedparser
 import pytest
 
 from aggregator import create_app
+from aggregator.pipeline.classify import TopicClassifier
 from aggregator.settings import settings_from_dict
 from conftest import config_dict
 
@@ -134,3 +135,28 @@ def test_unknown_actions_and_topics_are_400s(site):
     bad = site.post("/api/admin/actions", json={"action": "set_topic", "item_id": fire["id"], "topic": "astrology"}, headers=auth)
     assert bad.status_code == 400 and "astrology" in bad.json["error"]
     assert site.post("/api/admin/actions", data="nonsense", headers=auth).status_code == 400
+
+
+def test_a_correction_survives_reclassify_and_teaches_the_model(editor_service, site, monkeypatch):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    fire = item_by_title(site, FIRE)
+    site.post("/api/admin/actions", json={"action": "set_topic", "item_id": fire["id"], "topic": "city"}, headers=auth)
+    fitted_with = []
+    real_fit = TopicClassifier.from_settings.__func__
+
+    def spy(cls, settings, corrections=(), **kwargs):
+        fitted_with.extend(corrections)
+        return real_fit(cls, settings, corrections, **kwargs)
+
+    monkeypatch.setattr(TopicClassifier, "from_settings", classmethod(spy))
+    assert editor_service.reclassify() == 8  # every item but the corrected one
+    assert item_by_title(site, FIRE)["topic"] == "city"
+    assert [(c.title, c.topic) for c in fitted_with] == [(FIRE, "city")]
+
+
+def test_explain_names_what_decided_the_topic(site):
+    fire = item_by_title(site, FIRE)
+    body = site.get(f"/api/items/{fire['id']}/explain").json
+    assert body["item"]["topic"] == "incidents" and body["set_by_editor"] is False
+    assert "сгореть" in str(body["explanation"]) or "пожар" in str(body["explanation"])
+    assert site.get("/api/items/999999/explain").status_code == 404

@@ -8,17 +8,23 @@ all: a poll killed half-way is simply repeated by the next one.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from aggregator.entities import ItemData, TopicDecision
 from aggregator.pipeline.dedupe import StoredItemRef
 from aggregator.pipeline.lemmas import content_lemmas
 from aggregator.storage.db import from_db, to_db
 from aggregator.storage.models import Item, ItemTopic, Story
+
+if TYPE_CHECKING:
+    from aggregator.storage import Storage
+
+Classify = Callable[[str, str, Sequence[str], str | None], TopicDecision]  # title, summary, categories, feed hint
 
 
 def stored_refs(session: Session, feed_id: int, items: Iterable[ItemData]) -> tuple[dict[str, StoredItemRef], dict[str, StoredItemRef]]:
@@ -136,3 +142,30 @@ def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
+
+
+def reclassify(
+    storage: Storage, classify: Classify, batch: int = 500, on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Recompute topics of every item not locked by an editor, in batches of `batch`, one
+    transaction each; stories follow their members. Returns how many items were looked at."""
+    last_id, done = 0, 0
+    while True:
+        with storage.transaction() as session:
+            query = (
+                select(Item).options(selectinload(Item.feed), selectinload(Item.topics))
+                .where(Item.id > last_id, Item.topic_locked.is_(False)).order_by(Item.id).limit(batch)
+            )
+            rows = list(session.scalars(query))
+            if not rows:
+                return done
+            stories = set()
+            for row in rows:
+                set_topics(row, classify(row.title, row.summary, row.categories or (), row.feed.topic_hint))
+                if row.story is not None:
+                    stories.add(row.story)
+            for story in stories:
+                refresh_story(story)
+            last_id, done = rows[-1].id, done + len(rows)
+        if on_batch:
+            on_batch(len(rows))

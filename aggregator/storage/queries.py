@@ -113,6 +113,14 @@ def story(session: Session, story_id: int) -> StoryView:
     return story_view(row)
 
 
+def item_for_explanation(session: Session, item_id: int) -> tuple[ItemView, str | None]:
+    """An item (hidden ones too) and its feed's topic hint."""
+    row = session.get(Item, item_id, options=[selectinload(Item.feed), selectinload(Item.topics)])
+    if row is None:
+        raise NotFound(f"no item {item_id}")
+    return item_view(row), row.feed.topic_hint
+
+
 def _visible_stories() -> Select:
     """Stories a reader may see: not hidden, with at least one visible report."""
     members = selectinload(Story.items)

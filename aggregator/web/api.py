@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, request
 
 from aggregator.errors import InvalidRequest
+from aggregator.pipeline.classify import TopicInput
 from aggregator.storage import FeedView, queries
 from aggregator.web import service
 
@@ -26,6 +27,16 @@ def items():
             since=_time_arg("since"), until=_time_arg("until"),
         )
     return {"items": [item_json(item) for item in page.rows], "next_cursor": page.next_cursor}
+
+
+@bp.get("/items/<int:item_id>/explain")
+def explain(item_id: int):
+    """Why the item has its topic: rules, hints and the strongest model terms."""
+    svc = service()
+    with svc.storage.read() as session:
+        item, feed_topic = queries.item_for_explanation(session, item_id)
+    why = svc.classifier.explain(TopicInput(item.title, item.summary, item.categories, feed_topic))
+    return {"item": item_json(item), "set_by_editor": item.topic_locked, "explanation": why}
 
 
 @bp.get("/stories")
