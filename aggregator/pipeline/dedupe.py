@@ -48,7 +48,7 @@ def plan_item_changes(
             continue
         seen_guids.add(item.guid)
         seen_urls.add(item.url)
-        stored = by_guid.get(item.guid) or _same_article(feed_id, item, by_url)
+        stored = by_guid.get(item.guid) or (by_url.get(item.url) if item.url else None)
         if stored is None:
             new.append(item)
         elif stored.feed_id == feed_id and stored.content_hash != item.content_hash:
@@ -56,8 +56,3 @@ def plan_item_changes(
         else:
             unchanged += 1
     return ItemChanges(tuple(new), tuple(updated), unchanged)
-
-
-def _same_article(feed_id: int, item: ItemData, by_url: Mapping[str, StoredItemRef]) -> StoredItemRef | None:
-    """An item stored under the same canonical URL; within a feed, only if its guid is unknown."""
-    return by_url.get(item.url) if item.url else None
