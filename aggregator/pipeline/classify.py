@@ -1,0 +1,436 @@
+"""Classify items into topics: an item's text and its source's hints in, topic scores out.
+
+Four kinds of evidence add up to one log-score per topic, and a softmax turns those into
+confidences:
+
+- the statistical model: TF-IDF over lemma unigrams and bigrams (headline lemmas once more,
+  marked) with a multinomial logistic regression, fitted at start-up on the examples the
+  project ships (`aggregator/data/labelled_topics.jsonl`), the editors' corrections, and each
+  configured keyword as a tiny example of its topic;
+- rules from `config.toml`: keywords in any word form (lemmatised at load; a multi-word keyword
+  matches consecutive words; `"слово^2"` doubles a keyword's weight), counted separately in
+  the headline and in the summary, and `negative` phrases that rule their topic out;
+- the item's own feed categories, mapped by `[topics.<slug>] categories` (the slug and the
+  title count too, case-insensitively);
+- the per-feed topic hint, `[[feeds]] topic`.
+
+A topic with no examples (a curator just added it to the config) takes part through its
+keywords and hints. `classify` and `explain` are pure and thread-safe once the classifier is
+built. Storing decisions, reading corrections and re-classifying are left to storage and the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from aggregator.entities import TopicDecision, TopicScore
+from aggregator.pipeline.lemmas import analyse, words
+
+if TYPE_CHECKING:
+    from aggregator.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SHIPPED_EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "labelled_topics.jsonl"
+WEIGHT_SUFFIX = re.compile(r"\^(\d+(?:\.\d+)?)$")
+
+# How far each kind of evidence moves a topic's log-score. Chosen by 5-fold cross-validation
+# on the shipped examples (`python -m bench.topics` prints it beside the dev-set figures).
+SUMMARY_KEYWORDS = 1.0  # × log(1 + weight of the topic's keywords found in the summary)
+TITLE_KEYWORDS = 1.5  # × log(1 + weight of the topic's keywords found in the headline)
+PHRASE_WEIGHT = 1.5  # a multi-word keyword is more specific than a single word
+CATEGORY_HINT = 3.0  # the item's own <category> names this topic
+FEED_HINT = 2.0  # the feed as a whole leans to this topic (a prior, weaker than its own category)
+UNSEEN_TOPIC_MARGIN = 1.0  # a topic without examples starts this far below the model's favourite
+SECONDARY_FLOOR = 0.12  # below this confidence a topic is never listed as secondary
+# How the model is fitted.
+MODEL_C = 10.0  # inverse regularisation strength of the logistic regression
+CORRECTION_WEIGHT = 2.0  # an editor's correction counts as this many shipped examples
+ALSO_WEIGHT = 0.3  # an example's secondary topic, as a weak example of that topic
+KEYWORD_EXAMPLE_WEIGHT = 0.3  # a configured keyword, as a tiny example of its topic
+
+
+@dataclass(frozen=True)
+class TopicInput:
+    """What the classifier reads about an item."""
+
+    title: str
+    summary: str
+    categories: tuple[str, ...] = ()  # the feed's own <category> values
+    feed_topic: str | None = None  # per-feed topic hint from config
+
+
+@dataclass(frozen=True)
+class LabelledText:
+    """A training example: a shipped one, or an editor's correction."""
+
+    title: str
+    summary: str
+    topic: str
+    also: tuple[str, ...] = ()
+
+
+Token = tuple[str, str]  # (lemma, lower-cased word as written)
+
+
+@dataclass(frozen=True)
+class ItemText:
+    """An item's text reduced once: tokens for the rules, features for the model."""
+
+    title: tuple[Token, ...]
+    summary: tuple[Token, ...]
+    features: tuple[str, ...]
+
+
+def item_text(title: str, summary: str) -> ItemText:
+    """Lemmatise headline and summary; a hyphenated word counts as its parts («Томь-ТГУ»)."""
+    title_tokens, title_lemmas = _lemmatise(title)
+    summary_tokens, summary_lemmas = _lemmatise(summary)
+    features = (*_ngrams(title_lemmas), *_ngrams(summary_lemmas), *("t:" + lemma for lemma in title_lemmas))
+    return ItemText(title_tokens, summary_tokens, features)
+
+
+def _lemmatise(text: str) -> tuple[tuple[Token, ...], list[str]]:
+    """Every word as (lemma, form), and the content lemmas (no function words or numbers)."""
+    tokens, content = [], []
+    for word in words(text):
+        for part in word.split("-"):
+            lemma, function_word = analyse(part)
+            tokens.append((lemma, part))
+            if not function_word and len(lemma) > 1 and not lemma[0].isdigit():
+                content.append(lemma)
+    return tuple(tokens), content
+
+
+def _ngrams(lemmas: list[str]) -> tuple[str, ...]:
+    return (*lemmas, *(f"{a} {b}" for a, b in zip(lemmas, lemmas[1:])))
+
+
+def load_examples(path: Path = SHIPPED_EXAMPLES) -> list[LabelledText]:
+    """Labelled examples from a JSON-lines file with `title`, `summary`, `topic`, `also`."""
+    with path.open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    return [LabelledText(r["title"], r["summary"], r["topic"], tuple(r.get("also", ()))) for r in rows]
+
+
+# --- rules ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A keyword or negative phrase of a topic: per word, the forms that match it."""
+
+    topic: str
+    forms: tuple[frozenset[str], ...]  # the lemma and the form as written (pymorphy may guess)
+    written: str
+    weight: float = 1.0
+    negative: bool = False
+
+
+def compile_rules(slug: str, keywords: Iterable[str], negative: Iterable[str] = ()) -> list[Rule]:
+    """A topic's keywords (with optional `^weight`) and negative phrases, as word forms."""
+    rules = []
+    for text, is_negative in [*((k, False) for k in keywords), *((n, True) for n in negative)]:
+        weight, bare = 1.0, text.strip()
+        if match := WEIGHT_SUFFIX.search(bare):
+            weight, bare = float(match.group(1)), bare[: match.start()].strip()
+        tokens, _ = _lemmatise(bare)
+        if tokens:
+            weight *= PHRASE_WEIGHT if len(tokens) > 1 else 1.0
+            rules.append(Rule(slug, tuple(frozenset(token) for token in tokens), bare, weight, is_negative))
+    return rules
+
+
+class RuleIndex:
+    """Every topic's rules, indexed by the forms of their first word: one pass over the text."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self._by_first: dict[str, list[Rule]] = {}
+        for rule in rules:
+            for form in rule.forms[0]:
+                self._by_first.setdefault(form, []).append(rule)
+
+    def matches(self, tokens: tuple[Token, ...]) -> set[Rule]:
+        found: set[Rule] = set()
+        for start, (lemma, word) in enumerate(tokens):
+            candidates = self._by_first.get(lemma, [])
+            if word != lemma:
+                candidates = candidates + self._by_first.get(word, [])
+            found.update(rule for rule in candidates if _matches_at(rule, tokens, start))
+        return found
+
+
+def _matches_at(rule: Rule, tokens: tuple[Token, ...], start: int) -> bool:
+    following = tokens[start : start + len(rule.forms)]
+    return len(following) == len(rule.forms) and all(
+        lemma in forms or word in forms for forms, (lemma, word) in zip(rule.forms, following)
+    )
+
+
+# --- the statistical model -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """A fitted TF-IDF + logistic regression, reduced to arrays for fast per-item scoring."""
+
+    topics: tuple[str, ...]
+    vocabulary: Mapping[str, int]
+    names: tuple[str, ...]  # feature by index
+    idf: np.ndarray
+    coef: np.ndarray  # (features, topics)
+    intercept: np.ndarray
+
+    def weights(self, features: tuple[str, ...]) -> dict[int, float]:
+        """Sublinear tf × idf, L2-normalised, by feature index (as the vectorizer computed it)."""
+        counts: dict[int, int] = {}
+        for feature in features:
+            if (index := self.vocabulary.get(feature)) is not None:
+                counts[index] = counts.get(index, 0) + 1
+        values = {i: (1.0 + math.log(n)) * self.idf[i] for i, n in counts.items()}
+        norm = math.sqrt(sum(v * v for v in values.values())) or 1.0
+        return {i: v / norm for i, v in values.items()}
+
+    def log_probabilities(self, weights: dict[int, float]) -> dict[str, float]:
+        logits = self.intercept.copy()
+        if weights:
+            logits += np.fromiter(weights.values(), float) @ self.coef[list(weights)]
+        logits -= logits.max()
+        logits -= math.log(np.exp(logits).sum())
+        return dict(zip(self.topics, logits.tolist()))
+
+    def strongest_terms(self, weights: dict[int, float], topic: str, limit: int = 5) -> list[list[Any]]:
+        """The item's features that pushed hardest towards `topic`, with their pushes."""
+        column = self.topics.index(topic)
+        pushes = sorted(((v * self.coef[i, column], self.names[i]) for i, v in weights.items()), reverse=True)
+        return [[name, round(float(push), 3)] for push, name in pushes[:limit] if push > 0]
+
+
+TrainingRow = tuple[ItemText, str, float]  # text, topic, sample weight
+
+
+def fit_model(rows: Iterable[TrainingRow]) -> LinearModel | None:
+    """Fit TF-IDF + logistic regression; None when fewer than two topics have examples."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    rows = list(rows)
+    if len({topic for _, topic, _ in rows}) < 2:
+        return None
+    vectorizer = TfidfVectorizer(analyzer=_as_is, sublinear_tf=True, lowercase=False)
+    matrix = vectorizer.fit_transform([text.features for text, _, _ in rows])
+    # newton-cg: deterministic, and far faster than lbfgs on this sparse, wide problem
+    model = LogisticRegression(C=MODEL_C, solver="newton-cg", max_iter=1000)
+    model.fit(matrix, [topic for _, topic, _ in rows], sample_weight=[weight for _, _, weight in rows])
+    coef, intercept = model.coef_.T, model.intercept_
+    if len(model.classes_) == 2:  # a binary model scores only the second class
+        coef, intercept = np.hstack([np.zeros_like(coef), coef]), np.array([0.0, intercept[0]])
+    return LinearModel(
+        tuple(model.classes_), {f: int(i) for f, i in vectorizer.vocabulary_.items()},
+        tuple(vectorizer.get_feature_names_out().tolist()), vectorizer.idf_, coef.copy(), intercept.copy(),
+    )
+
+
+def _as_is(features: tuple[str, ...]) -> tuple[str, ...]:
+    return features
+
+
+def example_rows(examples: Iterable[LabelledText], topics: Iterable[str], weight: float = 1.0) -> Iterator[TrainingRow]:
+    """An example's primary topic, and a weak row per secondary topic; unknown topics skipped."""
+    known = set(topics)
+    for example in examples:
+        text = item_text(example.title, example.summary)
+        if example.topic in known:
+            yield text, example.topic, weight
+        for other in sorted(set(example.also) & known - {example.topic}):
+            yield text, other, weight * ALSO_WEIGHT
+
+
+def keyword_rows(keywords: Mapping[str, Iterable[str]]) -> Iterator[TrainingRow]:
+    """Each keyword of a topic the model knows from examples, as a tiny headline-only example."""
+    for slug, topic_keywords in keywords.items():
+        for keyword in topic_keywords:
+            yield item_text(WEIGHT_SUFFIX.sub("", keyword).strip(), ""), slug, KEYWORD_EXAMPLE_WEIGHT
+
+
+# --- the classifier ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything known about one item before the scores are combined."""
+
+    text: ItemText
+    hits: Mapping[str, tuple[tuple[Rule, bool], ...]]  # topic -> (keyword rule, in headline)
+    vetoes: Mapping[str, tuple[str, ...]]  # topic -> negative phrases found
+    categories: Mapping[str, tuple[str, ...]]  # topic -> the item's categories naming it
+    feed_topic: str | None
+    weights: dict[int, float]  # the model's features of the item
+    model: Mapping[str, float]  # log-probabilities of the topics the model knows
+
+
+class TopicClassifier:
+    """Rules, hints and a fitted model for the configured topics; immutable once built."""
+
+    def __init__(
+        self, topics: Mapping[str, str], rules: Iterable[Rule], categories: Mapping[str, Iterable[str]],
+        model: LinearModel | None, min_confidence: float = 0.2, secondary_ratio: float = 0.5,
+    ) -> None:
+        self.topics = dict(topics)  # slug -> title, in config order
+        self.rules = RuleIndex(rules)
+        self.category_topics = {name.casefold(): tuple(slugs) for name, slugs in categories.items()}
+        self.model = model
+        self.min_confidence = min_confidence
+        self.secondary_ratio = secondary_ratio
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, corrections: Iterable[LabelledText] = (),
+        *, shipped: Iterable[LabelledText] | None = None,
+    ) -> TopicClassifier:
+        """Compile the config's rules; fit the model on the shipped examples (or `shipped`) plus corrections."""
+        rules: list[Rule] = []
+        categories: dict[str, list[str]] = {}
+        for slug, topic in settings.topics.items():
+            rules += compile_rules(slug, topic.keywords, topic.negative)
+            for name in dict.fromkeys([slug, topic.title, *topic.categories]):
+                categories.setdefault(name.casefold(), []).append(slug)
+        rows = [
+            *example_rows(load_examples() if shipped is None else shipped, settings.topics),
+            *example_rows(corrections, settings.topics, CORRECTION_WEIGHT),
+        ]
+        learned = {topic for _, topic, _ in rows}
+        rows += keyword_rows({slug: t.keywords for slug, t in settings.topics.items() if slug in learned})
+        model = fit_model(rows)
+        log.info("topic model fitted on %d rows for %d topics", len(rows), len(learned))
+        return cls(
+            {slug: topic.title for slug, topic in settings.topics.items()}, rules, categories, model,
+            settings.classifier.min_confidence, settings.classifier.secondary_ratio,
+        )
+
+    def classify(self, item: TopicInput) -> TopicDecision:
+        """The primary topic (None below `min_confidence`) and every topic that applies."""
+        evidence = self._gather(item)
+        return self._decide(self._scores(evidence), evidence)
+
+    def explain(self, item: TopicInput) -> dict[str, Any]:
+        """Why the item got its topics: per topic the keywords, hints, model terms and score."""
+        evidence = self._gather(item)
+        scores = self._scores(evidence)
+        decision = self._decide(scores, evidence)
+        return {
+            "primary": decision.primary,
+            "confidence": round(decision.confidence, 4),
+            "topics": [{"slug": s.slug, "score": round(s.score, 4)} for s in decision.topics],
+            "reasons": list(decision.reasons),
+            "min_confidence": self.min_confidence,
+            "per_topic": {slug: self._explain_topic(evidence, slug, scores.get(slug, 0.0)) for slug in self.topics},
+        }
+
+    def _explain_topic(self, evidence: Evidence, slug: str, score: float) -> dict[str, Any]:
+        hits = evidence.hits.get(slug, ())
+        return {
+            "score": round(score, 4),
+            "keywords": [rule.written for rule, _ in hits],
+            "keywords_in_title": [rule.written for rule, in_title in hits if in_title],
+            "negative": list(evidence.vetoes.get(slug, ())),
+            "categories": list(evidence.categories.get(slug, ())),
+            "feed_hint": evidence.feed_topic == slug,
+            "model": round(math.exp(evidence.model[slug]), 4) if slug in evidence.model else None,
+            "terms": self._terms(evidence, slug),
+        }
+
+    def _gather(self, item: TopicInput) -> Evidence:
+        text = item_text(item.title, item.summary)
+        in_title = self.rules.matches(text.title)
+        found = [(rule, True) for rule in in_title] + [(r, False) for r in self.rules.matches(text.summary) - in_title]
+        hits: dict[str, list[tuple[Rule, bool]]] = {}
+        vetoes: dict[str, list[str]] = {}
+        for rule, title_hit in sorted(found, key=lambda hit: (hit[0].topic, hit[0].written)):
+            if rule.negative:
+                vetoes.setdefault(rule.topic, []).append(rule.written)
+            else:
+                hits.setdefault(rule.topic, []).append((rule, title_hit))
+        weights = self.model.weights(text.features) if self.model else {}
+        model = self.model.log_probabilities(weights) if self.model else {}
+        return Evidence(
+            text, {slug: tuple(h) for slug, h in hits.items()}, {slug: tuple(v) for slug, v in vetoes.items()},
+            self._categories(item.categories), item.feed_topic if item.feed_topic in self.topics else None,
+            weights, {slug: value for slug, value in model.items() if slug in self.topics},
+        )
+
+    def _categories(self, names: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        found: dict[str, list[str]] = {}
+        for name in names:
+            for slug in self.category_topics.get(name.strip().casefold(), ()):
+                found.setdefault(slug, []).append(name)
+        return {slug: tuple(named) for slug, named in found.items()}
+
+    def _scores(self, evidence: Evidence) -> dict[str, float]:
+        """Softmax over the topics of model log-probability plus keyword and hint evidence."""
+        best_known = max(evidence.model.values(), default=-math.log(max(len(self.topics), 1)))
+        logits = {}
+        for slug in self.topics:
+            if slug in evidence.vetoes:
+                continue
+            signal = self._signal(evidence, slug)
+            if slug in evidence.model:
+                logits[slug] = evidence.model[slug] + signal
+            elif signal > 0 or not evidence.model:  # known by its rules alone: only when they speak
+                logits[slug] = best_known - (UNSEEN_TOPIC_MARGIN if evidence.model else 0.0) + signal
+        if not logits:
+            return {}
+        top = max(logits.values())
+        exps = {slug: math.exp(value - top) for slug, value in logits.items()}
+        total = sum(exps.values())
+        return {slug: value / total for slug, value in exps.items()}
+
+    def _signal(self, evidence: Evidence, slug: str) -> float:
+        hits = evidence.hits.get(slug, ())
+        title = sum(rule.weight for rule, in_title in hits if in_title)
+        summary = sum(rule.weight for rule, in_title in hits if not in_title)
+        return (
+            TITLE_KEYWORDS * math.log1p(title) + SUMMARY_KEYWORDS * math.log1p(summary)
+            + CATEGORY_HINT * (slug in evidence.categories) + FEED_HINT * (evidence.feed_topic == slug)
+        )
+
+    def _decide(self, scores: dict[str, float], evidence: Evidence) -> TopicDecision:
+        order = list(self.topics)
+        ranked = sorted(scores.items(), key=lambda pair: (-pair[1], order.index(pair[0])))
+        if not ranked:
+            return TopicDecision(None, (), ("no evidence for any topic",))
+        top = ranked[0][1]
+        primary = ranked[0][0] if top >= self.min_confidence else None
+        floor = max(self.secondary_ratio * top, SECONDARY_FLOOR)
+        chosen = [ranked[0], *((slug, score) for slug, score in ranked[1:] if score >= floor)]
+        topics = tuple(TopicScore(slug, round(score, 6)) for slug, score in chosen)
+        return TopicDecision(primary, topics, self._reasons(evidence, [slug for slug, _ in chosen], primary))
+
+    def _reasons(self, evidence: Evidence, slugs: list[str], primary: str | None) -> tuple[str, ...]:
+        reasons = [] if primary else [f"confidence below {self.min_confidence}: no primary topic"]
+        for slug in slugs:
+            if keywords := [rule.written for rule, _ in evidence.hits.get(slug, ())]:
+                reasons.append(f"{slug}: keywords " + ", ".join(f"«{k}»" for k in keywords))
+            if names := evidence.categories.get(slug):
+                reasons.append(f"{slug}: feed category " + ", ".join(f"«{n}»" for n in names))
+            if evidence.feed_topic == slug:
+                reasons.append(f"{slug}: the feed's topic hint")
+            if terms := self._terms(evidence, slug, 3):
+                reasons.append(f"{slug}: model terms " + ", ".join(f"«{term}»" for term, _ in terms))
+        for slug, phrases in evidence.vetoes.items():
+            reasons += [f"{slug}: ruled out by «{phrase}»" for phrase in phrases]
+        return tuple(reasons)
+
+    def _terms(self, evidence: Evidence, slug: str, limit: int = 5) -> list[list[Any]]:
+        if self.model is None or slug not in self.model.topics:
+            return []
+        return self.model.strongest_terms(evidence.weights, slug, limit)

@@ -1,0 +1,1 @@
+"""Benchmarks: quality and speed figures printed by `make bench`; each module exposes `run()`."""
