@@ -52,3 +52,14 @@ def content_lemmas(text: str) -> list[str]:
         if not function_word and len(lemma) > 1:
             out.append(lemma)
     return out
+
+
+PROPER_TAGS = frozenset({"Geox", "Name", "Surn", "Patr", "Orgn", "Trad"})
+
+
+@lru_cache(maxsize=300_000)
+def is_proper(word: str) -> bool:
+    """Whether a lower-cased word is most likely a name: a place, a person, an organisation."""
+    if not word.isalpha():
+        return False
+    return bool(PROPER_TAGS & _analyzer().parse(word)[0].tag.grammemes)

@@ -1,0 +1,510 @@
+"""Story grouping: which earlier item, if any, reports the same event as a new one.
+
+`StoryIndex` holds the items published within a time window (48 hours by default) and
+answers one question per new item: the id of the story it joins, or None to start a new
+story. It is incremental (a placed item is never moved), deterministic (the same items
+added and placed in the same order give the same answers) and indexed: an inverted index
+from distinctive terms (lemmas, names, numbers) to members finds the few stories worth
+scoring, so the cost of `place` does not grow with an all-pairs scan.
+
+What makes two reports "the same event": they share rare terms (a street, a village, a team,
+«14 человек», «300 квадратных метров»), weighted by rarity (document frequency in the window,
+smoothed with a built-in prior of common news words), their titles agree, they are close in
+time, and they come from different outlets (an outlet seldom reports an event twice). What
+keeps apart different events on one subject: their titles name different places (another
+fire on another street) or their figures disagree (another match score, another distance).
+Words and their paraphrases («пожар», «сгорел», «огонь») meet through shared stems and a
+small lexicon of news concepts (`CONCEPTS`, at the end of this module).
+
+The storage layer owns story ids, persistence and loading the window; this module decides.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from aggregator.pipeline.lemmas import analyse, is_proper
+
+__all__ = ["ItemProfile", "StoryCandidate", "StoryIndex", "StoryMember", "StoryRules", "profile"]
+
+
+@dataclass(frozen=True)
+class StoryMember:
+    """An item already in a story: loaded from storage, or just placed."""
+
+    item_id: int
+    story_id: int
+    feed_id: int
+    published: datetime
+    title: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class StoryCandidate:
+    """A new item that `StoryIndex.place` is asked about."""
+
+    feed_id: int
+    published: datetime
+    title: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class StoryRules:
+    """The constants of the decision. A story is joined when the weighted evidence is positive."""
+
+    w_bias: float = -1.8
+    w_member: float = 0.46
+    w_centroid: float = 0.49
+    w_title: float = 0.19
+    w_cover: float = 0.89
+    w_covered: float = 1.0
+    w_uncovered: float = -0.82
+    w_cover_what: float = 0.5
+    w_covered_what: float = 0.5
+    w_names: float = 0.89
+    w_numbers: float = 1.62
+    w_conflict: float = -3.0
+    w_disagree: float = -1.5
+    w_same_feed: float = -0.5
+    w_gap: float = -0.4
+    quantity_share: float = 0.5
+    time_of_day_share: float = 0.5
+    outcome_share: float = 0.5
+    title_weight: float = 2.0
+    name_boost: float = 1.3
+    stem_weight: float = 0.5
+    concept_weight: float = 0.5
+    stem_length: int = 5
+    prior_docs: float = 200.0
+    unseen_rate: float = 0.002
+    max_posting: int = 300
+    max_stories_scored: int = 8
+    vote_floor: float = 0.25
+
+
+@dataclass(frozen=True)
+class ItemProfile:
+    """What the decision needs of one item's text."""
+
+    terms: dict[str, float]
+    title_terms: frozenset[str]
+    title_keys: tuple[tuple[str, ...], ...]
+    what_keys: tuple[tuple[str, ...], ...]
+    names: frozenset[tuple[str, str]]
+    title_names: frozenset[tuple[str, str]]
+    prefixes: frozenset[str]
+    numbers: frozenset[str]
+    scores: frozenset[str]
+    quantities: frozenset[tuple[str, str]]
+    times_of_day: frozenset[str]
+    outcomes: frozenset[str]
+
+
+TOKEN = re.compile(r"\d+(?:[.,:]\d+)*|[A-Za-zА-Яа-яЁё]+(?:-[A-Za-zА-Яа-яЁё]+)*|[.!?«»\"]")
+SENTENCE_END = frozenset(".!?")
+QUOTES = frozenset("«»\"")
+TIMES_OF_DAY = {
+    word: part
+    for part, forms in {
+        "morning": "утро утром утра утренний утреннем утренние утренняя утренней",
+        "day": "днем днём дневной дневные",
+        "evening": "вечер вечером вечера вечерний вечернем вечерние вечерняя вечерней",
+        "night": "ночь ночью ночи ночной ночном ночные ночная ночной",
+    }.items()
+    for word in forms.replace("ё", "е").split()
+}
+OUTCOMES = {word: outcome for outcome, words in {
+    "yes": "утвердить одобрить принять поддержать согласовать",
+    "no": "отложить отклонить доработка отказать отказаться заблокировать",
+}.items() for word in words.split()}
+SCALE = frozenset({"тысяча", "тыс", "млн", "миллион", "млрд", "миллиард"})
+
+
+@dataclass(frozen=True)
+class _Word:
+    surface: str
+    term: str
+    name: bool = False
+    number: bool = False
+    function: bool = False
+
+
+def _words(text: str) -> list[_Word]:
+    """The words of a text with what the decision needs to know about each."""
+    out: list[_Word] = []
+    sentence_start, quoted = True, False
+    for token in TOKEN.findall(text):
+        if token in QUOTES:
+            quoted = not quoted if token == '"' else token == "«"
+        elif token in SENTENCE_END:
+            sentence_start = True
+        else:
+            out.append(_word(token, sentence_start, quoted))
+            sentence_start = False
+    return out
+
+
+def _word(token: str, sentence_start: bool, quoted: bool) -> _Word:
+    if token[0].isdigit():
+        return _Word(token, "#" + token.replace(",", "."), number=True)
+    surface = token.lower().replace("ё", "е")
+    lemma, function_word = analyse(surface)
+    capital = token[0].isupper() and (not sentence_start or is_proper(surface))
+    name = quoted or capital or (len(token) > 1 and token.isupper())
+    return _Word(surface, lemma, name=name, function=function_word or len(lemma) < 2 or lemma in STOP)
+
+
+def _key(surface: str) -> str:
+    """The part of a name that case endings leave alone: «Томи», «Томь» -> «том»."""
+    return surface[: max(3, min(5, len(surface) - 1))]
+
+
+def _quantities(words: list[_Word]) -> set[tuple[str, str]]:
+    """(unit, value) pairs such as («человек», «#14»): a number and the word after it."""
+    out = set()
+    for i, word in enumerate(words):
+        if not word.number or ":" in word.term:
+            continue
+        value, j = word.term, i + 1
+        if j < len(words) and words[j].term in SCALE:
+            value, j = value + words[j].term, j + 1
+        if j < len(words) and not words[j].function and not words[j].number:
+            out.add((words[j].term, value))
+    return out
+
+
+def _weighted_terms(words: list[_Word], weight: float, rules: StoryRules) -> dict[str, float]:
+    terms: dict[str, float] = {}
+    for word in words:
+        if word.function:
+            continue
+        boost = weight * (rules.name_boost if word.name else 1.0)
+        extra = [(word.term, boost)]
+        if not word.number and len(word.term) > rules.stem_length:
+            extra.append(("~" + word.term[: rules.stem_length], boost * rules.stem_weight))
+        if word.term in CONCEPTS:
+            extra.append((CONCEPTS[word.term], weight * rules.concept_weight))
+        for term, value in extra:
+            terms[term] = max(terms.get(term, 0.0), value)
+    return terms
+
+
+def _alternatives(word: _Word, rules: StoryRules) -> tuple[str, ...]:
+    """The terms under which another item may mention the same word."""
+    out = [word.term]
+    if not word.number and len(word.term) > rules.stem_length:
+        out.append("~" + word.term[: rules.stem_length])
+    if word.term in CONCEPTS:
+        out.append(CONCEPTS[word.term])
+    return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def profile(title: str, summary: str, rules: StoryRules = StoryRules()) -> ItemProfile:
+    """Weighted terms of one item (title terms count more; names are boosted) and its facts."""
+    title_words, summary_words = _words(title), _words(summary)
+    terms = _weighted_terms(summary_words, 1.0, rules)
+    for term, weight in _weighted_terms(title_words, rules.title_weight, rules).items():
+        terms[term] = max(terms.get(term, 0.0), weight)
+    every = title_words + summary_words
+    return ItemProfile(
+        terms=terms,
+        title_terms=frozenset(_weighted_terms(title_words, 1.0, rules)),
+        title_keys=tuple(_alternatives(w, rules) for w in title_words if not w.function),
+        what_keys=tuple(_alternatives(w, rules) for w in title_words if not (w.function or w.name or w.number)),
+        names=frozenset((w.term, _key(w.surface)) for w in every if w.name and not w.function),
+        title_names=frozenset((w.term, _key(w.surface)) for w in title_words if w.name and not w.function),
+        prefixes=frozenset(w.surface[:n] for w in every for n in (3, 4, 5)) | {w.term for w in every},
+        numbers=frozenset(w.term for w in every if w.number),
+        scores=frozenset(w.term for w in every if w.number and ":" in w.term),
+        quantities=frozenset(_quantities(title_words) | _quantities(summary_words)),
+        times_of_day=frozenset(TIMES_OF_DAY[w.surface] for w in every if w.surface in TIMES_OF_DAY),
+        outcomes=frozenset(OUTCOMES[w.term] for w in every if w.term in OUTCOMES),
+    )
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    member: StoryMember
+    profile: ItemProfile
+
+
+class StoryIndex:
+    """The stories of one time window, indexed by their items' terms."""
+
+    def __init__(self, window: timedelta = timedelta(hours=48), rules: StoryRules | None = None) -> None:
+        self.window = window
+        self.rules = rules or StoryRules()
+        self._entries: dict[int, _Entry] = {}
+        self._postings: dict[str, set[int]] = defaultdict(set)
+        self._story_members: dict[int, list[int]] = defaultdict(list)
+        self._story_terms: dict[int, Counter[str]] = defaultdict(Counter)
+        self._expiry: list[tuple[datetime, int]] = []
+        self._latest: datetime | None = None
+        self._idf_memo: dict[str, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, member: StoryMember) -> None:
+        """Index a known item (loaded from storage, or just placed); a known id is replaced."""
+        if member.item_id in self._entries:
+            self._forget(member.item_id)
+        self._advance(member.published)
+        if self._latest is not None and member.published < self._latest - self.window:
+            return
+        entry = _Entry(member, profile(member.title, member.summary, self.rules))
+        self._idf_memo.clear()
+        self._entries[member.item_id] = entry
+        for term in entry.profile.terms:
+            self._postings[term].add(member.item_id)
+        self._story_members[member.story_id].append(member.item_id)
+        self._story_terms[member.story_id].update(entry.profile.terms)
+        heapq.heappush(self._expiry, (member.published, member.item_id))
+
+    def place(self, candidate: StoryCandidate) -> int | None:
+        """The story the candidate joins, or None when it starts a new one."""
+        self._advance(candidate.published)
+        self._idf_memo = {}
+        item = profile(candidate.title, candidate.summary, self.rules)
+        weights = {term: weight * self.idf(term) for term, weight in item.terms.items()}
+        best_story, best_score = None, 0.0
+        for story_id in self._candidate_stories(weights):
+            score = self.score(candidate, item, weights, story_id)
+            if score > best_score:
+                best_story, best_score = story_id, score
+        return best_story
+
+    def idf(self, term: str) -> float:
+        """Rarity of a term in the window, smoothed towards the built-in prior."""
+        known = self._idf_memo.get(term)
+        if known is not None:
+            return known
+        rules = self.rules
+        prior = PRIOR_RATES.get(term, rules.unseen_rate) * rules.prior_docs
+        df = len(self._postings.get(term, ()))
+        value = self._idf_memo[term] = math.log((len(self._entries) + rules.prior_docs + 1) / (df + prior + 0.5))
+        return value
+
+    def _candidate_stories(self, weights: dict[str, float]) -> list[int]:
+        """Stories sharing distinctive words, names or figures with the candidate, best first."""
+        votes: Counter[int] = Counter()
+        for term, weight in weights.items():
+            posting = self._postings.get(term)
+            if term[0] in "~@" or not posting or len(posting) > self.rules.max_posting:
+                continue
+            for item_id in posting:
+                votes[self._entries[item_id].member.story_id] += weight
+        ranked = heapq.nsmallest(self.rules.max_stories_scored, votes.items(), key=lambda kv: (-kv[1], kv[0]))
+        floor = ranked[0][1] * self.rules.vote_floor if ranked else 0.0
+        return [story_id for story_id, vote in ranked if vote >= floor]
+
+    # -- evidence ----------------------------------------------------------------------------
+
+    def score(self, candidate: StoryCandidate, item: ItemProfile, weights: dict[str, float], story_id: int) -> float:
+        """Weighted evidence that the candidate reports the story's event (> 0: join)."""
+        features = self.features(candidate, item, weights, story_id)
+        return sum(getattr(self.rules, name) * value for name, value in features.items()) if features else -1.0
+
+    def features(self, candidate: StoryCandidate, item: ItemProfile, weights: dict[str, float],
+                 story_id: int) -> dict[str, float]:
+        """The evidence for and against the candidate joining the story (empty: out of the window)."""
+        members = [self._entries[i] for i in self._story_members[story_id]]
+        near = [e for e in members if abs(e.member.published - candidate.published) <= self.window]
+        if not near:
+            return {}
+        profiles = [e.profile for e in near]
+        title = {t: w for t, w in weights.items() if t in item.title_terms}
+        return {
+            "w_bias": 1.0,
+            "w_member": _mean([self._similarity(weights, item, p.terms, p) for p in profiles]),
+            "w_centroid": self._similarity(weights, item, self._story_terms[story_id], *profiles),
+            "w_title": max(self._cosine(title, {t: p.terms[t] for t in p.title_terms}) for p in profiles),
+            "w_cover": self._coverage(item.title_keys, self._story_terms[story_id]),
+            "w_covered": _mean([self._coverage(p.title_keys, item.terms) for p in profiles]),
+            "w_cover_what": self._coverage(item.what_keys, self._story_terms[story_id]),
+            "w_covered_what": _mean([self._coverage(p.what_keys, item.terms) for p in profiles]),
+            "w_uncovered": _mean([1 - max(self._coverage(item.title_keys, p.terms),
+                                          self._coverage(p.title_keys, item.terms)) for p in profiles]),
+            "w_names": max(self._shared_names(item, p) for p in profiles),
+            "w_numbers": max(self._shared_numbers(item, p) for p in profiles),
+            "w_conflict": self._conflict(item, profiles),
+            "w_disagree": max(self._disagreement(item, p) for p in profiles),
+            "w_same_feed": float(any(e.member.feed_id == candidate.feed_id for e in near)),
+            "w_gap": min(abs(e.member.published - candidate.published) for e in near) / self.window,
+        }
+
+    def _similarity(self, weights: dict[str, float], item: ItemProfile, other: dict[str, float] | Counter[str],
+                    *others: ItemProfile) -> float:
+        """Geometric mean of the cosine over every term and over what-happened terms only."""
+        names = {n for n, _ in item.names}.union(*({n for n, _ in o.names} for o in others))
+        names |= {"~" + n[: self.rules.stem_length] for n in names}
+        whole = self._cosine(weights, other)
+        if not whole:
+            return 0.0
+        content = {t: w for t, w in weights.items() if t not in names and t[0] != "#"}
+        other_content = {t: w for t, w in other.items() if t not in names and t[0] != "#"}
+        return math.sqrt(whole * self._cosine(content, other_content))
+
+    def _cosine(self, weights: dict[str, float], other: dict[str, float] | Counter[str]) -> float:
+        dot = norm = 0.0
+        for term, tf in other.items():
+            w = tf * self.idf(term)
+            norm += w * w
+            if term in weights:
+                dot += w * weights[term]
+        own = math.sqrt(sum(w * w for w in weights.values()))
+        return dot / (own * math.sqrt(norm)) if dot else 0.0
+
+    def _coverage(self, keys: tuple[tuple[str, ...], ...], terms: dict[str, float] | Counter[str]) -> float:
+        """The share of a title (by rarity) that the other side mentions in some form."""
+        total = covered = 0.0
+        for alternatives in keys:
+            weight = self.idf(alternatives[0])
+            total += weight
+            covered += weight * any(t in terms for t in alternatives)
+        return covered / total if total else 0.0
+
+    def _shared_names(self, a: ItemProfile, b: ItemProfile) -> float:
+        """Rarity of the names both items mention, in tens of nats."""
+        return sum(sorted(self.idf(n) for n, key in a.names if key in b.prefixes or n in b.prefixes)) / 10
+
+    def _shared_numbers(self, a: ItemProfile, b: ItemProfile) -> float:
+        """Rarity of the figures both items give, in tens of nats."""
+        return sum(sorted(self.idf(n) for n in a.numbers & b.numbers)) / 10
+
+    def _conflict(self, item: ItemProfile, story: list[ItemProfile]) -> float:
+        """Places named in the titles on both sides that the other side never mentions."""
+        prefixes = frozenset().union(*(p.prefixes for p in story))
+        story_names = frozenset().union(*(p.title_names for p in story))
+        ours = [self.idf(n) for n, key in item.title_names if key not in prefixes and n not in prefixes]
+        theirs = [self.idf(n) for n, key in story_names if key not in item.prefixes and n not in item.prefixes]
+        return min(max(ours, default=0.0), max(theirs, default=0.0)) / 10
+
+    def _disagreement(self, a: ItemProfile, b: ItemProfile) -> float:
+        """Figures that cannot both be true of one event: another match score, another count."""
+        penalty = 0.0
+        if a.scores and b.scores and not a.scores & b.scores:
+            penalty += 1.0
+        if a.times_of_day and b.times_of_day and not a.times_of_day & b.times_of_day:
+            penalty += self.rules.time_of_day_share
+        if len(a.outcomes) == len(b.outcomes) == 1 and a.outcomes != b.outcomes:
+            penalty += self.rules.outcome_share
+        units_a, units_b = {u for u, _ in a.quantities}, {u for u, _ in b.quantities}
+        values_a, values_b = {v for _, v in a.quantities}, {v for _, v in b.quantities}
+        if units_a & units_b and not values_a & values_b:
+            penalty += self.rules.quantity_share
+        return penalty
+
+    # -- the window --------------------------------------------------------------------------
+
+    def _advance(self, published: datetime) -> None:
+        """Move the window's end forward and forget the members that fell out of it."""
+        if self._latest is None or published > self._latest:
+            self._latest = published
+        horizon = self._latest - self.window
+        while self._expiry and self._expiry[0][0] < horizon:
+            _, item_id = heapq.heappop(self._expiry)
+            entry = self._entries.get(item_id)
+            if entry is not None and entry.member.published < horizon:
+                self._forget(item_id)
+
+    def _forget(self, item_id: int) -> None:
+        entry = self._entries.pop(item_id)
+        self._idf_memo.clear()
+        for term in entry.profile.terms:
+            posting = self._postings[term]
+            posting.discard(item_id)
+            if not posting:
+                del self._postings[term]
+        story_id = entry.member.story_id
+        self._story_members[story_id].remove(item_id)
+        if not self._story_members[story_id]:
+            del self._story_members[story_id]
+            del self._story_terms[story_id]
+        else:
+            self._story_terms[story_id].subtract(entry.profile.terms)
+            self._story_terms[story_id] = +self._story_terms[story_id]
+
+
+STOP = frozenset(
+    "быть это который свой весь этот тот такой один мочь стать сам наш ваш его ее их"
+    " он она они оно мы вы я ты что кто как так уже еще также время год".split()
+)
+
+# Words that name one kind of happening in regional news, so that paraphrases meet:
+# «сгорел» and «пожар», «мошенники» and «лжечиновники», «мэр» and «глава».
+LEXICON = """
+fire: пожар пожарный возгорание гореть сгореть загореться выгореть огонь тушить потушить пламя поджог погорелец
+blast: взрыв взорваться хлопок взрывной
+crash: дтп авария столкнуться столкновение врезаться сбить опрокинуться перевернуться наезд
+hurt: пострадать пострадавший травма ранение госпитализировать госпитализация ожог
+death: погибнуть гибель скончаться смерть погибший
+rescue: спасатель эвакуировать эвакуация спасти спасение
+search: поиск искать пропасть пропавший потеряться разыскивать наслать обнаружить найти волонтер
+fraud: мошенник мошенничество обман обмануть злоумышленник лжечиновник аферист выманивать
+theft: кража украсть похитить хищение ограбление ограбить грабитель растрата присвоение присвоить
+court: суд приговор осудить судья приговорить срок условный
+police: полиция полицейский задержать задержание следователь следственный уголовный
+mayor: мэр глава градоначальник
+deputy: заместитель вице-губернатор замглавы куратор
+vote: избрать выбрать выборы голосование проголосовать кандидат кандидатура
+council: дума гордума облдума депутат заседание сессия
+rise: подорожать повысить повышение рост вырасти дорожать подорожание дорогой увеличиться
+price: тариф цена стоимость плата
+heat: отопление тепло тепловой теплоснабжающий теплоснабжение теплосеть отопительный
+outage: отключение отключить обесточить обесточенный
+snow: снег снегопад сугроб метель снежный
+storm: гроза ураган буря ливень непогода шторм
+flood: паводок наводнение подтопление подтопить затопить разлив
+ice: лед ледоход льдина ледостав
+feast: фестиваль концерт праздник
+stage: театр драмтеатр спектакль постановка премьера
+show: выставка экспозиция
+win: победа победить выиграть обыграть чемпион чемпионка золото победитель
+loss: поражение проиграть уступить
+illness: заболевание болезнь инфекция заболеть заболевший вспышка
+vaccine: прививка вакцинация вакцина привить прививочный
+scan: томограф мрт томография
+flight: рейс авиарейс самолет аэропорт авиакомпания перелет
+build: строительство построить стройка строить возвести
+tick: клещ клещевой энцефалит укус
+forest: лес лесной тайга
+cancel: отменить отмена сорвать перенести перенос
+poison: отравление отравиться
+road: дорога асфальт дорожный тракт
+"""
+CONCEPTS: dict[str, str] = {
+    lemma: "@" + line.split(":")[0] for line in LEXICON.strip().splitlines() for lemma in line.split(":")[1].split()
+}
+
+# Roughly how many news items in a hundred use a lemma, for the common ones: the window's own
+# counts take over as it fills. Counted on general Russian news feeds, plus regional staples.
+PRIOR_TEXT = {
+    0.08: """быть весь время глава год город два заявить который мочь назвать новый область один он она
+        они первый произойти рассказать регион сообщить стать такой тот человек это этот житель район""",
+    0.03: """автомобиль безопасность более больница большой бывший ведомство власть возможность вопрос
+        встреча второй выйти выявить где главный государство гражданин группа дать движение день
+        действие дело деньга директор должный дом другой женщина жизнь задержать заместитель
+        известно иметь информация итог какой квартира количество команда компания комплекс кто
+        лицо место местный месяц мера можно молодой мужчина найти начало начать неделя несколько
+        обнаружить общий объявить оказаться организация ответить отметить очень получить помощь
+        пострадать пока показать полиция последний появиться правительство принять причина
+        проблема провести проект пройти работа работать раз развитие ребенок решение рост рубль
+        самый сделать сказать случай создать составить сотрудник специалист срок сторона суд сутки
+        счет три тысяча уровень установить улица участие участок ученый цена центр часть число
+        член миллион процент мэрия администрация губернатор депутат горожанин специалист""",
+}
+PRIOR_RATES: dict[str, float] = {word: rate for rate, text in PRIOR_TEXT.items() for word in text.split()}

@@ -1,0 +1,195 @@
+"""Story grouping benchmark: pairwise precision/recall/F1 and the cost of placing an item.
+
+`python -m bench.stories` replays labelled items through `StoryIndex` as the storage layer
+does (each item placed, then added with the story it was given) and compares the stories
+with the labels, pair by pair. The labelled sets carry no dates, so each run draws
+publication times within 30 hours (40 for the distractor singles, as the contract check
+does) and an order (shuffled, chronological, or feed by feed as a poll cycle stores them);
+figures are averaged over several seeds.
+
+- `stories_dev`: ../shared/data/stories_dev.jsonl, alone and mixed with the 267 single items
+  of ../shared/data/topics_dev.jsonl (each its own story); skipped when ../shared is absent.
+- `labelled`: tests/data/stories_labelled.jsonl, the project's own examples.
+- `cost`: milliseconds per `place` with 100k synthetic members spread over the window.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from aggregator.pipeline.cluster import StoryCandidate, StoryIndex, StoryMember, StoryRules
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+LABELLED = ROOT / "tests" / "data" / "stories_labelled.jsonl"
+ORDERS = ("shuffled", "chronological", "by_feed")
+SEEDS = (1, 2, 3, 4, 5)
+START = datetime(2025, 3, 1, 6, 0, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class LabelledItem:
+    key: str
+    story: str
+    feed_id: int
+    published: datetime
+    title: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class Pairwise:
+    precision: float
+    recall: float
+    f1: float
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def dated(rows: list[dict], rnd: random.Random, hours: float, feeds: dict[str, int]) -> list[LabelledItem]:
+    """Labelled items with publication times drawn within `hours` and outlets as feed ids."""
+    out = []
+    for row in rows:
+        feed_id = feeds.setdefault(row["outlet"], len(feeds) + 1)
+        when = START + timedelta(hours=rnd.uniform(0.5, hours))
+        out.append(LabelledItem(row["id"], row["story"], feed_id, when, row["title"], row["summary"]))
+    return out
+
+
+def singles(rows: list[dict], rnd: random.Random, feeds: dict[str, int]) -> list[LabelledItem]:
+    """Topic-set items as distractors: each its own story, spread over five other outlets."""
+    marked = [dict(row, story="single-" + row["id"], outlet=rnd.choice("ABCDE")) for row in rows]
+    return dated(marked, rnd, 40, feeds)
+
+
+def ordered(items: list[LabelledItem], order: str, rnd: random.Random) -> list[LabelledItem]:
+    if order == "chronological":
+        return sorted(items, key=lambda it: (it.published, it.key))
+    if order == "by_feed":
+        return sorted(items, key=lambda it: (it.feed_id, it.published, it.key))
+    shuffled = list(items)
+    rnd.shuffle(shuffled)
+    return shuffled
+
+
+def replay(items: list[LabelledItem], rules: StoryRules | None = None) -> dict[str, int]:
+    """Place every item in turn, as storage does; the story id each item got."""
+    index = StoryIndex(rules=rules)
+    given: dict[str, int] = {}
+    for number, it in enumerate(items, start=1):
+        story_id = index.place(StoryCandidate(it.feed_id, it.published, it.title, it.summary))
+        given[it.key] = story_id if story_id is not None else number
+        index.add(StoryMember(number, given[it.key], it.feed_id, it.published, it.title, it.summary))
+    return given
+
+
+def pairwise(items: list[LabelledItem], given: dict[str, int], keys: set[str] | None = None) -> Pairwise:
+    """Pairwise precision/recall/F1 over the items (or only those whose key is in `keys`)."""
+    scored = [it for it in items if keys is None or it.key in keys]
+    tp = fp = fn = 0
+    for a, b in itertools.combinations(scored, 2):
+        same_truth, same_given = a.story == b.story, given[a.key] == given[b.key]
+        tp += same_truth and same_given
+        fp += same_given and not same_truth
+        fn += same_truth and not same_given
+    p = tp / (tp + fp) if tp + fp else 1.0
+    r = tp / (tp + fn) if tp + fn else 1.0
+    return Pairwise(p, r, 2 * p * r / (p + r) if p + r else 0.0)
+
+
+def averaged(results: list[Pairwise]) -> Pairwise:
+    return Pairwise(*(statistics.fmean(getattr(r, f) for r in results) for f in ("precision", "recall", "f1")))
+
+
+def measure(rows: list[dict], extra: list[dict] | None = None, rules: StoryRules | None = None,
+            seeds: tuple[int, ...] = SEEDS, orders: tuple[str, ...] = ORDERS) -> dict[str, Pairwise]:
+    """Average pairwise figures over seeds and orders: on all items, and on the story rows only."""
+    overall, stories_only = [], []
+    for seed, order in itertools.product(seeds, orders):
+        rnd = random.Random(seed)
+        feeds: dict[str, int] = {}
+        items = dated(rows, rnd, 30, feeds) + (singles(extra, rnd, feeds) if extra else [])
+        given = replay(ordered(items, order, rnd), rules)
+        overall.append(pairwise(items, given))
+        stories_only.append(pairwise(items, given, {row["id"] for row in rows}))
+    return {"all": averaged(overall), "stories": averaged(stories_only)}
+
+
+def synthetic_rows(templates: list[dict], count: int, rnd: random.Random) -> list[dict]:
+    """Plausible items: template sentences with their names and numbers swapped for new ones."""
+    out = []
+    for number in range(count):
+        row = rnd.choice(templates)
+        tag = f"Объект{number % 7919}" if rnd.random() < 0.5 else f"Район{number % 1543}"
+        out.append({"title": f"{row['title']} {tag} {rnd.randint(1, 5000)}",
+                    "summary": f"{row['summary']} Улица{rnd.randint(1, 20000)}"})
+    return out
+
+
+def cost_per_item(templates: list[dict], members: int = 100_000, probes: int = 300) -> dict[str, float | int]:
+    """Milliseconds per `place` with `members` synthetic items spread across a 48-hour window."""
+    rnd = random.Random(0)
+    index = StoryIndex(window=timedelta(hours=48))
+    step = timedelta(hours=47) / members
+    started = time.perf_counter()
+    for number, row in enumerate(synthetic_rows(templates, members, rnd)):
+        index.add(StoryMember(number, number // 3, number % 40, START + step * number, row["title"], row["summary"]))
+    loaded = time.perf_counter() - started
+    now = START + timedelta(hours=47, minutes=30)
+    probe_rows = [rnd.choice(templates) for _ in range(probes)]
+    for row in probe_rows[:20]:  # warm the lemma cache, as a running service has it
+        index.place(StoryCandidate(999, now, row["title"], row["summary"]))
+    timings = []
+    for row in probe_rows:
+        t0 = time.perf_counter()
+        index.place(StoryCandidate(999, now, row["title"], row["summary"]))
+        timings.append((time.perf_counter() - t0) * 1000)
+    timings.sort()
+    return {"members": len(index), "load_seconds": loaded,
+            "ms_per_item": statistics.fmean(timings), "ms_p95": timings[int(0.95 * len(timings))]}
+
+
+def run(rules: StoryRules | None = None, cost: bool = True) -> dict:
+    """Every figure of the benchmark, as a dict (stories_dev entries only when ../shared exists)."""
+    results: dict = {}
+    own = read_jsonl(LABELLED)
+    results["labelled"] = measure(own, rules=rules)["all"]
+    templates = own
+    if (SHARED_DATA / "stories_dev.jsonl").exists():
+        dev = read_jsonl(SHARED_DATA / "stories_dev.jsonl")
+        topics = read_jsonl(SHARED_DATA / "topics_dev.jsonl")
+        results["stories_dev"] = measure(dev, rules=rules)["all"]
+        mixed = measure(dev, topics, rules=rules)
+        results["stories_dev_with_singles"] = mixed["all"]
+        results["stories_dev_with_singles_story_pairs"] = mixed["stories"]
+        templates = own + dev + topics
+    if cost:
+        results["cost"] = cost_per_item(templates)
+    return results
+
+
+def main() -> int:
+    if not SHARED_DATA.is_dir():
+        print(f"stories_dev: skipped ({SHARED_DATA} is absent)")
+    results = run()
+    for name, value in results.items():
+        if isinstance(value, Pairwise):
+            print(f"{name}: precision={value.precision:.3f} recall={value.recall:.3f} f1={value.f1:.3f}")
+        else:
+            print(f"{name}: " + " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
