@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test demo bench clean
+.PHONY: run test browser-deps demo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,14 +18,23 @@ run: $(STAMP)
 	$(BIN)/aggregator db upgrade
 	$(BIN)/aggregator serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest
+
+# The browser tests drive Debian's chromium (Playwright cannot download its own browsers here).
+# Installed once when missing; if it cannot be (no apt, no root), those tests skip and say why.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { echo "make: installing chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+	  || echo "make: could not install chromium; the browser tests will be skipped"; }
 
 demo: $(STAMP)
 	$(BIN)/python -m demo --host $(HOST) --port $(PORT)
 
+# Benchmarks (not part of `make test`): BENCH="--quick" or BENCH="ingest poll" to run less.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) *.egg-info

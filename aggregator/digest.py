@@ -1,13 +1,15 @@
 """The digest of a day: stories grouped by topic in the configured order. Pure.
 
 Used by the digest page and by the digest Atom feed. A story sits under its primary topic;
-stories without one go to a last section («Другое»). Within a section, stories reported by
-more outlets come first, then the most recent.
+stories without one go to a last section («Другое»). Within a section, pinned stories come
+first, then those reported by more outlets, then the most recent. Also here: the weeks of the
+day calendar and the grouping of a topic's stories by day. Reading the stories is storage's
+business, showing them the templates'.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -63,3 +65,19 @@ def build_digest(
 def rank(story: StoryView, now: datetime) -> tuple[bool, int, float, int]:
     """Pinned first, then reported by more outlets, then the most recent."""
     return (not story.pinned(now), -len(story.outlets), -story.updated.timestamp(), -story.id)
+
+
+def calendar_weeks(today: date, shown: date, weeks: int = 5) -> tuple[tuple[date, ...], ...]:
+    """Monday-first weeks for the day calendar: the `weeks` weeks up to the current one, or,
+    for a day older than that, up to the week of the day shown."""
+    last = today if today - shown < timedelta(weeks=weeks) else shown
+    first_monday = last - timedelta(days=last.weekday()) - timedelta(weeks=weeks - 1)
+    return tuple(tuple(first_monday + timedelta(days=7 * week + day) for day in range(7)) for week in range(weeks))
+
+
+def by_day(stories: Iterable[StoryView], tz: ZoneInfo) -> tuple[tuple[date, tuple[StoryView, ...]], ...]:
+    """Stories (newest first) in runs of the same day of their latest report, in `tz`."""
+    days: dict[date, list[StoryView]] = {}
+    for story in stories:
+        days.setdefault(story.updated.astimezone(tz).date(), []).append(story)
+    return tuple((day, tuple(members)) for day, members in days.items())

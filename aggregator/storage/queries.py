@@ -7,16 +7,19 @@ page never repeats or skips a row when new items arrive between requests.
 from __future__ import annotations
 
 import base64
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Generic, TypeVar
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from aggregator.errors import InvalidRequest, NotFound
 from aggregator.storage.db import from_db, to_db
-from aggregator.storage.models import Item, ItemTopic, Story
+from aggregator.storage.models import EditorialAction, Feed, Item, ItemTopic, Story
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,74 @@ def story(session: Session, story_id: int) -> StoryView:
     if row is None:
         raise NotFound(f"no story {story_id}")
     return story_view(row)
+
+
+def topic_stories_page(session: Session, topic: str, limit: int, cursor: str | None = None) -> Page[StoryView]:
+    """Like `stories_page(topic=...)`, newest first, with the topic test written so that the
+    database walks stories by time and probes each one's items (fast on SQLite and PostgreSQL
+    alike; the join form makes SQLite rescan the topic's items for every story)."""
+    rows = _paged(session, _visible_stories().where(_has_topic(topic)), Story.updated_at, Story.id, limit, cursor)
+    return _page([story_view(row) for row in rows], limit, lambda v: (v.updated, v.id))
+
+
+def pinned_stories(session: Session, now: datetime, topic: str | None = None) -> list[StoryView]:
+    """Stories an editor has pinned until a moment still ahead, most recently updated first."""
+    query = _visible_stories().where(Story.pinned_until > to_db(now))
+    if topic:
+        query = query.where(_has_topic(topic))
+    return [story_view(row) for row in session.scalars(query.order_by(Story.updated_at.desc(), Story.id.desc()))]
+
+
+def _has_topic(topic: str):  # noqa: ANN202 - a SQLAlchemy clause
+    """Some member item of the story carries `topic`, primary or secondary."""
+    tagged = exists().where(ItemTopic.item_id == Item.id, ItemTopic.topic == topic)
+    return exists().where(Item.story_id == Story.id, tagged)
+
+
+def stories_per_day(session: Session, start: datetime, end: datetime, tz: ZoneInfo) -> dict[date, int]:
+    """How many visible stories were first reported on each day of [start, end), in `tz`:
+    the days a digest has something to show."""
+    query = select(Story.first_published_at).where(
+        Story.hidden.is_(False), Story.item_count > 0,
+        Story.first_published_at >= to_db(start), Story.first_published_at < to_db(end),
+    )
+    return _per_day(session.scalars(query), tz)
+
+
+def topic_items_per_day(session: Session, topic: str, start: datetime, end: datetime, tz: ZoneInfo) -> dict[date, int]:
+    """Visible, non-advertising items carrying `topic` (primary or secondary) per day of [start, end), in `tz`."""
+    query = (
+        select(ItemTopic.published_at)
+        .join(Item, Item.id == ItemTopic.item_id)
+        .where(
+            ItemTopic.topic == topic, ItemTopic.published_at >= to_db(start), ItemTopic.published_at < to_db(end),
+            Item.hidden.is_(False), Item.sponsored.is_(False),
+        )
+    )
+    return _per_day(session.scalars(query), tz)
+
+
+def data_version(session: Session, now: datetime) -> tuple:
+    """A cheap fingerprint of everything readers' pages and feeds show: it changes when items
+    arrive or go, when any feed is fetched (so updated items and feed health), when an editor
+    acts or undoes, and when a pin runs out. Equal fingerprints mean equal pages."""
+    def scalar(column):  # noqa: ANN001, ANN202 - SQLAlchemy expressions
+        return column.scalar_subquery()
+
+    query = select(
+        scalar(select(func.count(Item.id))),
+        scalar(select(func.max(Item.id))),
+        scalar(select(func.count(Feed.id))),
+        scalar(select(func.max(Feed.last_fetched_at))),
+        scalar(select(func.max(EditorialAction.id))),
+        scalar(select(func.count(EditorialAction.undone_at))),
+        scalar(select(func.count(Story.id)).where(Story.pinned_until > to_db(now))),
+    )
+    return tuple(session.execute(query).one())
+
+
+def _per_day(moments: Iterable[datetime], tz: ZoneInfo) -> dict[date, int]:
+    return dict(Counter(from_db(moment).astimezone(tz).date() for moment in moments))
 
 
 def item_for_explanation(session: Session, item_id: int) -> tuple[ItemView, str | None]:

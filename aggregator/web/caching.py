@@ -1,20 +1,150 @@
-"""HTTP validators for pages and feeds: a strong ETag from the body, Last-Modified from the
-data, and 304 Not Modified for clients that already have this version."""
+"""HTTP caching for reader pages and curated feeds: each is rendered once per change of the
+data, not once per request, and answered with a strong ETag, Last-Modified and 304.
+
+`init_app` puts a `PageCache` on the app and a hook before every GET or HEAD of the chosen
+blueprints. The hook asks `stamp()` for the data version (see `DataVersion`, plus today's
+date) and answers from the cache when the body for this path and query was rendered at that
+version. Otherwise the view runs, and `conditional()` stores what it renders. One entry per
+path, least recently used ones dropped beyond `capacity`; a lock keeps the dict consistent
+across threads (two threads missing at once both render, and the second write wins: both
+bodies are of the same data). Bodies must depend only on the path, the query and the data:
+nothing per visitor (sessions, CSRF tokens) may appear on a cached page.
+
+A body rendered from data newer than its stamp is harmless: the next request sees a new
+stamp and renders again. Last-Modified is when this process first rendered the body it
+serves (or the data's own time, if later): an unchanged re-render keeps it, so clients still
+get 304 after the data version moves for something this page does not show.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import datetime
+from threading import Lock
 
-from flask import Response, request
+from flask import Flask, Response, current_app, g, request
+
+EXTENSION = "page_cache"
+MAX_AGE = 60
 
 
-def conditional(body: bytes | str, mimetype: str, last_modified: datetime | None = None, max_age: int = 60) -> Response:
+@dataclass(frozen=True)
+class Rendered:
+    stamp: Hashable
+    body: bytes
+    mimetype: str
+    etag: str
+    last_modified: datetime | None
+
+
+class DataVersion:
+    """The data version, read from the database at most once per `ttl` seconds, and read
+    afresh after `changed()`, which the app calls on every commit this process makes. So a
+    write in this process (the embedded scheduler, an editor) shows on the next request, and
+    one from another process (a worker, the CLI) within `ttl` seconds; between writes a busy
+    site does not ask the database on every request. (A read racing a commit may keep the
+    older version, again for `ttl` seconds at most.)"""
+
+    def __init__(self, read: Callable[[], Hashable], ttl: float = 1.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._read = read
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._known: tuple[float, Hashable] | None = None
+        self._commits = 0
+        self._lock = Lock()
+
+    def __call__(self) -> Hashable:
+        with self._lock:
+            known, commits = self._known, self._commits
+        if known is not None and self._monotonic() - known[0] < self._ttl:
+            return known[1]
+        started, version = self._monotonic(), self._read()
+        with self._lock:
+            if self._commits == commits:  # nothing committed while we read
+                self._known = (started, version)
+        return version
+
+    def changed(self) -> None:
+        with self._lock:
+            self._commits += 1
+            self._known = None
+
+
+class PageCache:
+    def __init__(self, stamp: Callable[[], Hashable], clock: Callable[[], datetime], capacity: int = 512) -> None:
+        self.stamp = stamp
+        self.clock = clock
+        self.capacity = capacity
+        self.renders = 0
+        self._entries: OrderedDict[str, Rendered] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: str, stamp: Hashable) -> Rendered | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.stamp != stamp:
+                return None
+            self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: str, stamp: Hashable, body: bytes, mimetype: str, data_time: datetime | None) -> Rendered:
+        etag = _etag(body)
+        with self._lock:
+            self.renders += 1
+            previous = self._entries.get(key)
+            kept = previous.last_modified if previous is not None and previous.etag == etag else None
+            since = kept or _whole_seconds(self.clock())
+            entry = Rendered(stamp, body, mimetype, etag, max(since, data_time) if data_time else since)
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+        return entry
+
+
+def init_app(app: Flask, stamp: Callable[[], Hashable], clock: Callable[[], datetime], blueprints: tuple[str, ...]) -> None:
+    """Cache every GET and HEAD of the views of `blueprints` that answer with `conditional()`."""
+    cache = app.extensions[EXTENSION] = PageCache(stamp, clock)
+
+    @app.before_request
+    def _answer_from_cache() -> Response | None:
+        if request.method not in ("GET", "HEAD") or request.blueprint not in blueprints:
+            return None
+        key, version = request.full_path, cache.stamp()
+        g.page_cache_slot = (key, version)
+        entry = cache.get(key, version)
+        return _response(entry) if entry is not None else None
+
+
+def conditional(body: bytes | str, mimetype: str, last_modified: datetime | None = None) -> Response:
+    """The response for a rendered page or feed, with validators; remembered in the page
+    cache when this request has a slot there. `last_modified` is the data's own time, if any."""
     data = body.encode("utf-8") if isinstance(body, str) else body
-    response = Response(data, mimetype=mimetype)
-    response.set_etag(hashlib.sha256(data).hexdigest()[:32])
-    if last_modified is not None:
-        response.last_modified = last_modified.replace(microsecond=0)
+    data_time = _whole_seconds(last_modified)
+    cache: PageCache | None = current_app.extensions.get(EXTENSION)
+    slot = g.pop("page_cache_slot", None)
+    if cache is not None and slot is not None:
+        return _response(cache.put(*slot, data, mimetype, data_time))
+    return _response(Rendered(None, data, mimetype, _etag(data), data_time))
+
+
+def _response(entry: Rendered) -> Response:
+    response = Response(entry.body, mimetype=entry.mimetype)
+    response.set_etag(entry.etag)
+    if entry.last_modified is not None:
+        response.last_modified = entry.last_modified
     response.cache_control.public = True
-    response.cache_control.max_age = max_age
+    response.cache_control.max_age = MAX_AGE
     return response.make_conditional(request)
+
+
+def _etag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def _whole_seconds(moment: datetime | None) -> datetime | None:
+    return moment.replace(microsecond=0) if moment is not None else None

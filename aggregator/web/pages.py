@@ -1,20 +1,57 @@
-"""Reader pages: the digest of a day, a topic's recent stories, one story, search, feed health."""
+"""Reader pages: the digest of a day, a topic's recent stories, one story, search, feed health.
+
+Views read through `storage.queries` and render templates; `digest` and `charts` shape the
+data, `formatting` words it. Every page (and every curated feed of `web.feeds`) goes through
+`caching`: rendered once per data version, then answered from memory with ETag and 304.
+"""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Hashable
+from datetime import date, datetime, timedelta
 
 from flask import Blueprint, abort, render_template, request
+from flask.blueprints import BlueprintSetupState
+from sqlalchemy import event
 
-from aggregator.digest import build_digest, day_bounds, today
+from aggregator.digest import by_day, build_digest, calendar_weeks, day_bounds, today
+from aggregator.service import Service
 from aggregator.storage import queries
 from aggregator.storage.search import search_items
-from aggregator.web import service
+from aggregator.web import caching, service, service_of
 from aggregator.web.caching import conditional
+from aggregator.web.charts import activity_chart
+from aggregator.web.formatting import feed_is_broken
 
 bp = Blueprint("pages", __name__)
-TOPIC_PAGE_STORIES = 40
+TOPIC_PAGE_STORIES = 30
 SEARCH_PAGE = 20
+CALENDAR_WEEKS = 5
+CHART_DAYS = 30
+
+
+@bp.record_once
+def _cache_pages_and_feeds(state: BlueprintSetupState) -> None:
+    svc = service_of(state.app)
+    version = caching.DataVersion(lambda: _data_version(svc))
+    event.listen(svc.storage.engine, "commit", lambda _connection: version.changed())
+
+    def stamp() -> Hashable:
+        """What a rendered page depends on: the data, and the date in the service's zone."""
+        return version(), today(svc.clock(), svc.settings.service.tz)
+
+    caching.init_app(state.app, stamp=stamp, clock=lambda: svc.clock(), blueprints=("pages", "feeds"))
+
+
+def _data_version(svc: Service) -> Hashable:
+    with svc.storage.read() as session:
+        return queries.data_version(session, svc.clock())
+
+
+@bp.context_processor
+def _now() -> dict[str, datetime]:
+    """The service's clock for templates (is a story still pinned?)."""
+    return {"now": service().clock()}
 
 
 @bp.get("/")
@@ -28,7 +65,10 @@ def digest_day(day: str):
     try:
         wanted = date.fromisoformat(day)
     except ValueError:
-        abort(400, f"{day!r} is not a date (YYYY-MM-DD)")
+        abort(400, f"«{day}» — не дата (нужно ГГГГ-ММ-ДД)")
+    svc = service()
+    if wanted > today(svc.clock(), svc.settings.service.tz):
+        abort(404, "Дайджест этого дня ещё не вышел")
     return _digest_page(wanted)
 
 
@@ -36,13 +76,22 @@ def digest_day(day: str):
 def topic(slug: str):
     svc = service()
     if slug not in svc.topic_titles:
-        abort(404, f"no topic {slug!r}")
+        abort(404, f"Темы «{slug}» нет")
+    tz, now = svc.settings.service.tz, svc.clock()
+    current = today(now, tz)
+    cursor = request.args.get("after") or None
+    chart_start = day_bounds(current - timedelta(days=CHART_DAYS - 1), tz)[0]
     with svc.storage.read() as session:
-        stories = queries.stories_page(session, TOPIC_PAGE_STORIES, topic=slug).rows
-    now = svc.clock()
-    stories = sorted(stories, key=lambda story: not story.pinned(now))  # stable: pinned first, then newest
-    html = render_template("topic.html", slug=slug, title=svc.topic_titles[slug], stories=stories)
-    return conditional(html, "text/html", max((s.updated for s in stories), default=None))
+        page = queries.topic_stories_page(session, slug, TOPIC_PAGE_STORIES, cursor)
+        pinned = [] if cursor else queries.pinned_stories(session, now, topic=slug)  # shown on top of the first page only
+        counts = queries.topic_items_per_day(session, slug, chart_start, day_bounds(current, tz)[1], tz)
+    html = render_template(
+        "topic.html", slug=slug, title=svc.topic_titles[slug], pinned=pinned, is_first_page=cursor is None,
+        days=by_day((s for s in page.rows if not s.pinned(now)), tz), next_cursor=page.next_cursor,
+        chart=activity_chart(counts, current, CHART_DAYS), feed_url=_public_url(f"/feeds/{slug}.atom"),
+        opml_url=_public_url("/feeds.opml"),
+    )
+    return conditional(html, "text/html", _latest(page.rows))
 
 
 @bp.get("/stories/<int:story_id>")
@@ -50,39 +99,56 @@ def story(story_id: int):
     svc = service()
     with svc.storage.read() as session:
         found = queries.story(session, story_id)
-    return conditional(render_template("story.html", story=found), "text/html", found.updated)
+    first_day = found.first_published.astimezone(svc.settings.service.tz).date()
+    return conditional(render_template("story.html", story=found, first_day=first_day), "text/html", found.updated)
 
 
 @bp.get("/search")
 def search():
     query = request.args.get("q", "").strip()[:200]
     page = request.args.get("page", "1")
-    if not page.isdigit() or int(page) < 1:
-        abort(400, "page must be a positive whole number")
+    if not page.isdigit() or not 1 <= int(page) <= 1000:
+        abort(400, "Номер страницы — целое число от 1 до 1000")
     number = int(page)
     results = None
     if query:
         with service().storage.read() as session:
             results = search_items(session, query, SEARCH_PAGE, (number - 1) * SEARCH_PAGE)
-    return render_template("search.html", query=query, results=results, page=number)
+    shown = [item for item in results.items if not item.hidden and not item.sponsored] if results else []
+    html = render_template("search.html", query=query, results=results, items=shown, page=number, per_page=SEARCH_PAGE)
+    return conditional(html, "text/html")
 
 
 @bp.get("/feeds")
 def feed_health():
     svc = service()
     feeds = svc.storage.feeds.list(svc.clock())
-    return render_template("feeds.html", feeds=feeds)
+    broken = [feed for feed in feeds if feed.enabled and feed_is_broken(feed.status)]
+    broken_ids = {feed.id for feed in broken}
+    listed = sorted(feeds, key=lambda feed: feed.id not in broken_ids)  # stable: broken first, then by name
+    return conditional(render_template("feeds.html", feeds=listed, broken=broken), "text/html")
 
 
 def _digest_page(day: date):
     svc = service()
     settings = svc.settings
-    current = today(svc.clock(), settings.service.tz)
+    tz, now = settings.service.tz, svc.clock()
+    current = today(now, tz)
+    weeks = calendar_weeks(current, day, CALENDAR_WEEKS)
     with svc.storage.read() as session:
-        stories = queries.stories_first_published(session, *day_bounds(day, settings.service.tz))
-    digest = build_digest(day, stories, svc.topic_titles, settings.digest.other_title, settings.digest.max_items_per_topic, svc.clock())
+        stories = queries.stories_first_published(session, *day_bounds(day, tz))
+        with_news = queries.stories_per_day(session, day_bounds(weeks[0][0], tz)[0], day_bounds(weeks[-1][-1], tz)[1], tz)
+    digest = build_digest(day, stories, svc.topic_titles, settings.digest.other_title, settings.digest.max_items_per_topic, now)
     html = render_template(
-        "digest.html", digest=digest, is_today=day == current,
+        "digest.html", digest=digest, is_today=day == current, today=current, weeks=weeks, with_news=with_news,
         previous_day=day - timedelta(days=1), next_day=day + timedelta(days=1) if day < current else None,
     )
-    return conditional(html, "text/html", max((s.updated for s in stories), default=None))
+    return conditional(html, "text/html", _latest(stories))
+
+
+def _latest(stories: list[queries.StoryView]) -> datetime | None:
+    return max((story.updated for story in stories), default=None)
+
+
+def _public_url(path: str) -> str:
+    return service().settings.service.base_url + path
