@@ -85,6 +85,7 @@ def test_hiding_an_item_takes_it_out_of_feeds_and_pages(editor):
     assert FIRE not in editor.get("/feeds/all.atom").data.decode()
     assert FIRE not in editor.get("/").data.decode()
     assert all(i["title"] != FIRE for i in editor.get("/api/items?limit=100").json["items"])
+    assert "Гоголя" not in editor.get("/search?q=Гоголь").data.decode()
 
 
 def test_the_editorial_api_needs_the_token(site):

@@ -94,7 +94,7 @@ def items_page(
 def stories_page(session: Session, limit: int, cursor: str | None = None, topic: str | None = None) -> Page[StoryView]:
     query = _visible_stories()
     if topic:
-        query = query.where(exists().where(Item.story_id == Story.id, ItemTopic.item_id == Item.id, ItemTopic.topic == topic))
+        query = query.where(_has_topic(topic))
     rows = _paged(session, query, Story.updated_at, Story.id, limit, cursor)
     return _page([story_view(row) for row in rows], limit, lambda v: (v.updated, v.id))
 

@@ -30,11 +30,14 @@ SQLITE_SCHEMA = [
 POSTGRES_SCHEMA = [
     "CREATE INDEX IF NOT EXISTS ix_items_search ON items USING gin (to_tsvector('simple', search_lemmas))",
 ]
-SQLITE_QUERY = """SELECT rowid FROM items_fts WHERE items_fts MATCH :query
-                  ORDER BY bm25(items_fts), rowid DESC LIMIT :limit OFFSET :offset"""
-POSTGRES_QUERY = """SELECT id FROM items WHERE to_tsvector('simple', search_lemmas) @@ to_tsquery('simple', :query)
-                    ORDER BY ts_rank(to_tsvector('simple', search_lemmas), to_tsquery('simple', :query)) DESC, id DESC
-                    LIMIT :limit OFFSET :offset"""
+READER_VISIBLE = "NOT items.hidden AND NOT items.sponsored"
+SQLITE_QUERY = f"""SELECT items.id FROM items_fts JOIN items ON items.id = items_fts.rowid
+                   WHERE items_fts MATCH :query AND {READER_VISIBLE}
+                   ORDER BY bm25(items_fts), items.id DESC LIMIT :limit OFFSET :offset"""
+POSTGRES_QUERY = f"""SELECT id FROM items
+                     WHERE to_tsvector('simple', search_lemmas) @@ to_tsquery('simple', :query) AND {READER_VISIBLE}
+                     ORDER BY ts_rank(to_tsvector('simple', search_lemmas), to_tsquery('simple', :query)) DESC, id DESC
+                     LIMIT :limit OFFSET :offset"""
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,8 @@ def create_search_schema(engine: Engine) -> None:
 
 
 def search_items(session: Session, query: str, limit: int = 20, offset: int = 0) -> SearchResults:
-    """Items matching every word of `query` in some form, best first."""
+    """Items a reader may see (not hidden, not advertising) matching every word of `query`
+    in some form, best first."""
     wanted = tuple(dict.fromkeys(lemma for lemma in content_lemmas(query) if lemma.isalnum()))
     if not wanted:
         return SearchResults(wanted, [], False)

@@ -114,8 +114,8 @@ def search():
     if query:
         with service().storage.read() as session:
             results = search_items(session, query, SEARCH_PAGE, (number - 1) * SEARCH_PAGE)
-    shown = [item for item in results.items if not item.hidden and not item.sponsored] if results else []
-    html = render_template("search.html", query=query, results=results, items=shown, page=number, per_page=SEARCH_PAGE)
+    items = results.items if results else []
+    html = render_template("search.html", query=query, results=results, items=items, page=number, per_page=SEARCH_PAGE)
     return conditional(html, "text/html")
 
 
