@@ -4,17 +4,25 @@
 does (each item placed, then added with the story it was given) and compares the stories
 with the labels, pair by pair. The labelled sets carry no dates, so each run draws
 publication times within 30 hours (40 for the distractor singles, as the contract check
-does) and an order (shuffled, chronological, or feed by feed as a poll cycle stores them);
-figures are averaged over several seeds.
+does) and an order: shuffled, chronological, feed by feed in time order, or `poll` (feeds in
+a random order, each feed's items in the order its document lists them, and a feed's items
+indexed only once the whole feed is placed, as `poll_cycle` commits one transaction per
+feed); figures are averaged over several seeds and reported per order too.
 
 - `stories_dev`: ../shared/data/stories_dev.jsonl, alone and mixed with the 267 single items
   of ../shared/data/topics_dev.jsonl (each its own story); skipped when ../shared is absent.
 - `labelled`: tests/data/stories_labelled.jsonl, the project's own examples.
 - `cost`: milliseconds per `place` with 100k synthetic members spread over the window.
+
+`python -m bench.stories fit` refits the weights of `StoryRules` by logistic regression on
+decisions taken with the true stories known, and reports out-of-fold figures: fitted on
+the project's own set plus one half of the dev events (and half of the singles), measured
+on the other half, both ways. It prints the weights fitted on everything, for `StoryRules`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import random
@@ -30,7 +38,7 @@ from aggregator.pipeline.cluster import StoryCandidate, StoryIndex, StoryMember,
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 LABELLED = ROOT / "tests" / "data" / "stories_labelled.jsonl"
-ORDERS = ("shuffled", "chronological", "by_feed")
+ORDERS = ("shuffled", "chronological", "by_feed", "poll")
 SEEDS = (1, 2, 3, 4, 5)
 START = datetime(2025, 3, 1, 6, 0, tzinfo=timezone.utc)
 
@@ -78,19 +86,30 @@ def ordered(items: list[LabelledItem], order: str, rnd: random.Random) -> list[L
         return sorted(items, key=lambda it: (it.published, it.key))
     if order == "by_feed":
         return sorted(items, key=lambda it: (it.feed_id, it.published, it.key))
+    if order == "poll":
+        feeds = sorted({it.feed_id for it in items})
+        rnd.shuffle(feeds)
+        rank = {feed_id: n for n, feed_id in enumerate(feeds)}
+        return sorted(items, key=lambda it: (rank[it.feed_id], it.key))
     shuffled = list(items)
     rnd.shuffle(shuffled)
     return shuffled
 
 
-def replay(items: list[LabelledItem], rules: StoryRules | None = None) -> dict[str, int]:
-    """Place every item in turn, as storage does; the story id each item got."""
+def replay(items: list[LabelledItem], rules: StoryRules | None = None, per_feed: bool = False) -> dict[str, int]:
+    """Place every item in turn, as storage does; the story id each item got. With `per_feed`,
+    a run of one feed's items is indexed only after the whole run is placed (one transaction)."""
     index = StoryIndex(rules=rules)
     given: dict[str, int] = {}
+    pending: list[StoryMember] = []
     for number, it in enumerate(items, start=1):
+        if pending and (not per_feed or pending[-1].feed_id != it.feed_id):
+            for member in pending:
+                index.add(member)
+            pending.clear()
         story_id = index.place(StoryCandidate(it.feed_id, it.published, it.title, it.summary))
         given[it.key] = story_id if story_id is not None else number
-        index.add(StoryMember(number, given[it.key], it.feed_id, it.published, it.title, it.summary))
+        pending.append(StoryMember(number, given[it.key], it.feed_id, it.published, it.title, it.summary))
     return given
 
 
@@ -114,16 +133,20 @@ def averaged(results: list[Pairwise]) -> Pairwise:
 
 def measure(rows: list[dict], extra: list[dict] | None = None, rules: StoryRules | None = None,
             seeds: tuple[int, ...] = SEEDS, orders: tuple[str, ...] = ORDERS) -> dict[str, Pairwise]:
-    """Average pairwise figures over seeds and orders: on all items, and on the story rows only."""
+    """Average pairwise figures over seeds and orders: on all items, on the story rows only,
+    and on the story rows for each order (`stories:<order>`)."""
     overall, stories_only = [], []
+    per_order: dict[str, list[Pairwise]] = {order: [] for order in orders}
     for seed, order in itertools.product(seeds, orders):
         rnd = random.Random(seed)
         feeds: dict[str, int] = {}
         items = dated(rows, rnd, 30, feeds) + (singles(extra, rnd, feeds) if extra else [])
-        given = replay(ordered(items, order, rnd), rules)
+        given = replay(ordered(items, order, rnd), rules, per_feed=order == "poll")
         overall.append(pairwise(items, given))
         stories_only.append(pairwise(items, given, {row["id"] for row in rows}))
-    return {"all": averaged(overall), "stories": averaged(stories_only)}
+        per_order[order].append(stories_only[-1])
+    return {"all": averaged(overall), "stories": averaged(stories_only),
+            **{f"stories:{order}": averaged(results) for order, results in per_order.items()}}
 
 
 def synthetic_rows(templates: list[dict], count: int, rnd: random.Random) -> list[dict]:
@@ -173,19 +196,90 @@ def run(rules: StoryRules | None = None, cost: bool = True) -> dict:
         mixed = measure(dev, topics, rules=rules)
         results["stories_dev_with_singles"] = mixed["all"]
         results["stories_dev_with_singles_story_pairs"] = mixed["stories"]
+        results["stories_dev_with_singles_story_pairs_poll_order"] = mixed["stories:poll"]
         templates = own + dev + topics
     if cost:
         results["cost"] = cost_per_item(templates)
     return results
 
 
+FIT_SEEDS = (1, 2)
+FIT_ORDERS = ("shuffled", "chronological")
+FIT_C = 3.0  # inverse strength of the L2 penalty
+FIT_SHIFT = 1.0  # added to the fitted bias: trades a little precision for recall (F1)
+
+
+def decisions(rows: list[dict], extra: list[dict] | None = None) -> tuple[list[dict[str, float]], list[bool]]:
+    """The evidence `place` weighs for every story it considers, with whether that story is the
+    item's own: items replayed with their true stories, so every decision starts from a right state."""
+    evidence, same = [], []
+    for seed, order in itertools.product(FIT_SEEDS, FIT_ORDERS):
+        rnd = random.Random(seed)
+        feeds: dict[str, int] = {}
+        items = ordered(dated(rows, rnd, 30, feeds) + (singles(extra, rnd, feeds) if extra else []), order, rnd)
+        index, true_ids = StoryIndex(), {}
+        for number, it in enumerate(items, start=1):
+            for story_id, features in index.evidence(StoryCandidate(it.feed_id, it.published, it.title, it.summary)).items():
+                evidence.append(features)
+                same.append(story_id == true_ids.get(it.story))
+            story_id = true_ids.setdefault(it.story, len(true_ids) + 1)
+            index.add(StoryMember(number, story_id, it.feed_id, it.published, it.title, it.summary))
+    return evidence, same
+
+
+def fit_rules(evidence: list[dict[str, float]], same: list[bool]) -> StoryRules:
+    """Logistic regression of `same` on the evidence; its coefficients are the weights."""
+    from sklearn.linear_model import LogisticRegression
+
+    names = sorted(evidence[0])
+    model = LogisticRegression(C=FIT_C, fit_intercept=False, max_iter=10_000)
+    model.fit([[features[name] for name in names] for features in evidence], same)
+    weights = {name: round(float(w), 2) for name, w in zip(names, model.coef_[0])}
+    weights["w_bias"] = round(weights["w_bias"] + FIT_SHIFT, 2)
+    return dataclasses.replace(StoryRules(), **weights)
+
+
+def half(rows: list[dict], which: int, key: str = "story") -> list[dict]:
+    """One of two fixed halves of the rows, split by event (or by item for singles)."""
+    groups = sorted({row[key] for row in rows})
+    random.Random(11).shuffle(groups)
+    chosen = set(groups[which::2])
+    return [row for row in rows if row[key] in chosen]
+
+
+def fit() -> StoryRules:
+    """Out-of-fold figures on the dev halves, then the weights fitted on every labelled item."""
+    own = read_jsonl(LABELLED)
+    own_evidence, own_same = decisions(own)
+    dev = read_jsonl(SHARED_DATA / "stories_dev.jsonl")
+    topics = read_jsonl(SHARED_DATA / "topics_dev.jsonl")
+    for which in (0, 1):
+        evidence, same = decisions(half(dev, which), half(topics, which, "id"))
+        rules = fit_rules(own_evidence + evidence, own_same + same)
+        held_out = measure(half(dev, 1 - which), rules=rules)["all"]
+        mixed = measure(half(dev, 1 - which), half(topics, 1 - which, "id"), rules=rules)
+        print(f"fitted on own + half {which}, measured on half {1 - which}: " + _figures(held_out)
+              + " | with singles, story pairs: " + _figures(mixed["stories"]))
+    evidence, same = decisions(dev, topics)
+    rules = fit_rules(own_evidence + evidence, own_same + same)
+    print("fitted on everything:", {f.name: getattr(rules, f.name) for f in dataclasses.fields(rules) if f.name.startswith("w_")})
+    return rules
+
+
+def _figures(value: Pairwise) -> str:
+    return f"precision={value.precision:.3f} recall={value.recall:.3f} f1={value.f1:.3f}"
+
+
 def main() -> int:
+    if sys.argv[1:] == ["fit"]:
+        fit()
+        return 0
     if not SHARED_DATA.is_dir():
         print(f"stories_dev: skipped ({SHARED_DATA} is absent)")
     results = run()
     for name, value in results.items():
         if isinstance(value, Pairwise):
-            print(f"{name}: precision={value.precision:.3f} recall={value.recall:.3f} f1={value.f1:.3f}")
+            print(f"{name}: {_figures(value)}")
         else:
             print(f"{name}: " + " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()))
     return 0

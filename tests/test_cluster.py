@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.pipeline import embeddings
 from aggregator.pipeline.cluster import StoryCandidate, StoryIndex, StoryMember
 
 LABELLED = Path(__file__).parent / "data" / "stories_labelled.jsonl"
@@ -72,6 +73,34 @@ def test_road_works_on_the_burning_street_are_another_story(items):
 def test_similar_subject_is_not_the_same_event(items, event, near_miss):
     desk = Desk()
     assert desk.report(items[event], T0) != desk.report(items[near_miss], T0 + timedelta(hours=3))
+
+
+def test_a_paraphrased_report_joins_the_story(items):
+    """«Стоимость проезда вырастет» and «Поездка подорожает»: one fare rise in other words."""
+    desk = Desk()
+    assert desk.report(items["s17a"], T0) == desk.report(items["s17b"], T0 + timedelta(hours=2))
+
+
+def test_another_fare_rise_stays_apart(items):
+    desk = Desk()
+    fare = {desk.report(items[key], T0 + timedelta(hours=h)) for key, h in (("s17a", 0), ("s17b", 1))}
+    assert desk.report(items["d20"], T0 + timedelta(hours=2)) not in fare
+
+
+def _close(a: tuple[str, str], b: tuple[str, str]) -> float:
+    first, second = embeddings.vector(*a), embeddings.vector(*b)
+    assert first is not None and second is not None
+    return float(first @ second)
+
+
+def test_word_vectors_put_paraphrases_closer_than_other_subjects():
+    rise, other = _close(("подорожает", "подорожать"), ("вырастет", "вырасти")), _close(("подорожает", "подорожать"), ("сгорел", "сгореть"))
+    assert rise > other + 0.2
+
+
+def test_an_unknown_compound_is_read_by_its_known_ending():
+    assert embeddings.vector("лжеврачи", "лжеврач") is not None
+    assert _close(("лжеврачи", "лжеврач"), ("врачи", "врач")) > 0.99
 
 
 def test_a_report_outside_the_window_starts_a_new_story(items):

@@ -13,8 +13,11 @@ smoothed with a built-in prior of common news words), their titles agree, they a
 time, and they come from different outlets (an outlet seldom reports an event twice). What
 keeps apart different events on one subject: their titles name different places (another
 fire on another street) or their figures disagree (another match score, another distance).
-Words and their paraphrases («пожар», «сгорел», «огонь») meet through shared stems and a
-small lexicon of news concepts (`CONCEPTS`, at the end of this module).
+Words and their paraphrases («пожар», «сгорел», «огонь») meet through shared stems, a
+small lexicon of news concepts (`CONCEPTS`, at the end of this module) and Russian word
+vectors (`embeddings`): how much of each title the other item tells in close words
+(«Плата за отопление вырастет» / «Тепло подорожает»). Names and figures match only
+themselves, so two fires on two streets stay apart however alike their words are.
 
 The storage layer owns story ids, persistence and loading the window; this module decides.
 """
@@ -29,6 +32,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+import numpy as np
+
+from aggregator.pipeline import embeddings
 from aggregator.pipeline.lemmas import analyse, is_proper
 
 __all__ = ["ItemProfile", "StoryCandidate", "StoryIndex", "StoryMember", "StoryRules", "profile"]
@@ -58,27 +64,32 @@ class StoryCandidate:
 
 @dataclass(frozen=True)
 class StoryRules:
-    """The constants of the decision. A story is joined when the weighted evidence is positive."""
+    """The constants of the decision. A story is joined when the weighted evidence is positive.
 
-    w_bias: float = -1.8
-    w_member: float = 0.46
-    w_centroid: float = 0.49
-    w_title: float = 0.19
-    w_cover: float = 0.89
-    w_covered: float = 1.0
-    w_uncovered: float = -0.82
-    w_cover_what: float = 0.5
-    w_covered_what: float = 0.5
-    w_names: float = 0.89
-    w_numbers: float = 1.62
-    w_conflict: float = -3.0
-    w_disagree: float = -1.5
-    w_same_feed: float = -0.5
-    w_gap: float = -0.4
+    The `w_` weights are fitted by `python -m bench.stories fit` (logistic regression on the
+    labelled sets, bias shifted by +1 towards recall); the rest are set by hand.
+    """
+
+    w_bias: float = -1.97
+    w_centroid: float = 0.53
+    w_cover: float = 2.9
+    w_covered: float = 3.14
+    w_uncovered: float = -3.13
+    w_names: float = 1.31
+    w_numbers: float = 2.35
+    w_conflict: float = -4.58
+    w_disagree: float = -1.73
+    w_told: float = 0.59
+    w_tells: float = 0.35
+    w_untold: float = -2.11
+    w_same_feed: float = -2.52
+    w_gap: float = -2.33
     quantity_share: float = 0.5
     time_of_day_share: float = 0.5
     outcome_share: float = 0.5
     title_weight: float = 2.0
+    synonym_floor: float = 0.3
+    synonym_full: float = 0.6
     name_boost: float = 1.3
     stem_weight: float = 0.5
     concept_weight: float = 0.5
@@ -91,13 +102,27 @@ class StoryRules:
 
 
 @dataclass(frozen=True)
+class Meaning:
+    """The content words of an item for comparing meanings: one entry per distinct lemma."""
+
+    lemmas: tuple[str, ...]
+    forms: tuple[str, ...]
+    name_keys: tuple[str, ...]
+    in_title: tuple[bool, ...]
+
+    def vectors(self) -> np.ndarray:
+        """One unit row per word (zeros for a word the vectors do not know)."""
+        rows = [embeddings.vector(form, lemma) for form, lemma in zip(self.forms, self.lemmas)]
+        zero = np.zeros(embeddings.DIMENSIONS, dtype=np.float32)
+        return np.stack([zero if row is None else row for row in rows]) if rows else np.zeros((0, embeddings.DIMENSIONS), np.float32)
+
+
+@dataclass(frozen=True, eq=False)
 class ItemProfile:
     """What the decision needs of one item's text."""
 
     terms: dict[str, float]
-    title_terms: frozenset[str]
     title_keys: tuple[tuple[str, ...], ...]
-    what_keys: tuple[tuple[str, ...], ...]
     names: frozenset[tuple[str, str]]
     title_names: frozenset[tuple[str, str]]
     prefixes: frozenset[str]
@@ -106,6 +131,7 @@ class ItemProfile:
     quantities: frozenset[tuple[str, str]]
     times_of_day: frozenset[str]
     outcomes: frozenset[str]
+    meaning: Meaning
 
 
 TOKEN = re.compile(r"\d+(?:[.,:]\d+)*|[A-Za-zА-Яа-яЁё]+(?:-[A-Za-zА-Яа-яЁё]+)*|[.!?«»\"]")
@@ -217,9 +243,7 @@ def profile(title: str, summary: str, rules: StoryRules = StoryRules()) -> ItemP
     every = title_words + summary_words
     return ItemProfile(
         terms=terms,
-        title_terms=frozenset(_weighted_terms(title_words, 1.0, rules)),
         title_keys=tuple(_alternatives(w, rules) for w in title_words if not w.function),
-        what_keys=tuple(_alternatives(w, rules) for w in title_words if not (w.function or w.name or w.number)),
         names=frozenset((w.term, _key(w.surface)) for w in every if w.name and not w.function),
         title_names=frozenset((w.term, _key(w.surface)) for w in title_words if w.name and not w.function),
         prefixes=frozenset(w.surface[:n] for w in every for n in (3, 4, 5)) | {w.term for w in every},
@@ -228,7 +252,47 @@ def profile(title: str, summary: str, rules: StoryRules = StoryRules()) -> ItemP
         quantities=frozenset(_quantities(title_words) | _quantities(summary_words)),
         times_of_day=frozenset(TIMES_OF_DAY[w.surface] for w in every if w.surface in TIMES_OF_DAY),
         outcomes=frozenset(OUTCOMES[w.term] for w in every if w.term in OUTCOMES),
+        meaning=_meaning(title_words, summary_words),
     )
+
+
+def _meaning(title_words: list[_Word], summary_words: list[_Word]) -> Meaning:
+    seen: dict[str, tuple[str, str, bool]] = {}
+    for in_title, words in ((True, title_words), (False, summary_words)):
+        for w in words:
+            if not (w.function or w.number) and w.term not in seen:
+                seen[w.term] = (w.surface, _key(w.surface) if w.name else "", in_title)
+    return Meaning(
+        lemmas=tuple(seen), forms=tuple(v[0] for v in seen.values()),
+        name_keys=tuple(v[1] for v in seen.values()), in_title=tuple(v[2] for v in seen.values()),
+    )
+
+
+@lru_cache(maxsize=8192)
+def _vectors(meaning: Meaning) -> np.ndarray:
+    return meaning.vectors()
+
+
+@lru_cache(maxsize=8192)
+def _lookup(meaning: Meaning) -> tuple[np.ndarray, dict[str, int]]:
+    """Rows that are names, and each word's row by lemma (and by name key, marked «^»)."""
+    names = np.array([bool(key) for key in meaning.name_keys])
+    rows = {lemma: i for i, lemma in enumerate(meaning.lemmas)}
+    rows.update({"^" + key: i for i, key in enumerate(meaning.name_keys) if key})
+    return names, rows
+
+
+def _closeness(a: Meaning, b: Meaning) -> np.ndarray:
+    """Word-by-word closeness of two items: cosine of vectors, 1 for one lemma, names only themselves."""
+    close = _vectors(a) @ _vectors(b).T
+    (names_a, rows_a), (names_b, rows_b) = _lookup(a), _lookup(b)
+    close[names_a, :] = 0.0
+    close[:, names_b] = 0.0
+    for term, i in rows_a.items():
+        j = rows_b.get(term)
+        if j is not None:
+            close[i, j] = 1.0
+    return close
 
 
 def _mean(values: list[float]) -> float:
@@ -276,16 +340,21 @@ class StoryIndex:
 
     def place(self, candidate: StoryCandidate) -> int | None:
         """The story the candidate joins, or None when it starts a new one."""
+        best_story, best_score = None, 0.0
+        for story_id, features in self.evidence(candidate).items():
+            score = sum(getattr(self.rules, name) * value for name, value in features.items())
+            if score > best_score:
+                best_story, best_score = story_id, score
+        return best_story
+
+    def evidence(self, candidate: StoryCandidate) -> dict[int, dict[str, float]]:
+        """The evidence for and against each story worth scoring, as `place` weighs it."""
         self._advance(candidate.published)
         self._idf_memo = {}
         item = profile(candidate.title, candidate.summary, self.rules)
         weights = {term: weight * self.idf(term) for term, weight in item.terms.items()}
-        best_story, best_score = None, 0.0
-        for story_id in self._candidate_stories(weights):
-            score = self.score(candidate, item, weights, story_id)
-            if score > best_score:
-                best_story, best_score = story_id, score
-        return best_story
+        found = {story_id: self.features(candidate, item, weights, story_id) for story_id in self._candidate_stories(weights)}
+        return {story_id: features for story_id, features in found.items() if features}
 
     def idf(self, term: str) -> float:
         """Rarity of a term in the window, smoothed towards the built-in prior."""
@@ -313,11 +382,6 @@ class StoryIndex:
 
     # -- evidence ----------------------------------------------------------------------------
 
-    def score(self, candidate: StoryCandidate, item: ItemProfile, weights: dict[str, float], story_id: int) -> float:
-        """Weighted evidence that the candidate reports the story's event (> 0: join)."""
-        features = self.features(candidate, item, weights, story_id)
-        return sum(getattr(self.rules, name) * value for name, value in features.items()) if features else -1.0
-
     def features(self, candidate: StoryCandidate, item: ItemProfile, weights: dict[str, float],
                  story_id: int) -> dict[str, float]:
         """The evidence for and against the candidate joining the story (empty: out of the window)."""
@@ -326,22 +390,21 @@ class StoryIndex:
         if not near:
             return {}
         profiles = [e.profile for e in near]
-        title = {t: w for t, w in weights.items() if t in item.title_terms}
+        told = [self._told(item, p) for p in profiles]
         return {
             "w_bias": 1.0,
-            "w_member": _mean([self._similarity(weights, item, p.terms, p) for p in profiles]),
             "w_centroid": self._similarity(weights, item, self._story_terms[story_id], *profiles),
-            "w_title": max(self._cosine(title, {t: p.terms[t] for t in p.title_terms}) for p in profiles),
             "w_cover": self._coverage(item.title_keys, self._story_terms[story_id]),
             "w_covered": _mean([self._coverage(p.title_keys, item.terms) for p in profiles]),
-            "w_cover_what": self._coverage(item.what_keys, self._story_terms[story_id]),
-            "w_covered_what": _mean([self._coverage(p.what_keys, item.terms) for p in profiles]),
             "w_uncovered": _mean([1 - max(self._coverage(item.title_keys, p.terms),
                                           self._coverage(p.title_keys, item.terms)) for p in profiles]),
             "w_names": max(self._shared_names(item, p) for p in profiles),
             "w_numbers": max(self._shared_numbers(item, p) for p in profiles),
             "w_conflict": self._conflict(item, profiles),
             "w_disagree": max(self._disagreement(item, p) for p in profiles),
+            "w_told": max(ours for ours, _ in told),
+            "w_tells": _mean([theirs for _, theirs in told]),
+            "w_untold": _mean([1 - max(pair) for pair in told]),
             "w_same_feed": float(any(e.member.feed_id == candidate.feed_id for e in near)),
             "w_gap": min(abs(e.member.published - candidate.published) for e in near) / self.window,
         }
@@ -357,6 +420,26 @@ class StoryIndex:
         content = {t: w for t, w in weights.items() if t not in names and t[0] != "#"}
         other_content = {t: w for t, w in other.items() if t not in names and t[0] != "#"}
         return math.sqrt(whole * self._cosine(content, other_content))
+
+    def _told(self, a: ItemProfile, b: ItemProfile) -> tuple[float, float]:
+        """How much of each item's title the other item tells, in the same or other words.
+
+        Each title word is matched with the closest word of the other item's title and
+        summary: the same lemma, or a word whose vector is close enough (a synonym or a
+        paraphrase: «подорожает» and «вырастет»); names match only themselves. The share is
+        weighted by rarity. Returns (a's title told by b, b's title told by a).
+        """
+        if not a.meaning.lemmas or not b.meaning.lemmas:
+            return 0.0, 0.0
+        close = _closeness(a.meaning, b.meaning)
+        return self._share_told(a.meaning, close.max(axis=1)), self._share_told(b.meaning, close.max(axis=0))
+
+    def _share_told(self, meaning: Meaning, best: np.ndarray) -> float:
+        rules = self.rules
+        credit = np.clip((best - rules.synonym_floor) / (rules.synonym_full - rules.synonym_floor), 0.0, 1.0)
+        weights = np.array([self.idf(t) if in_title else 0.0 for t, in_title in zip(meaning.lemmas, meaning.in_title)])
+        total = weights.sum()
+        return float(weights @ credit) / total if total else 0.0
 
     def _cosine(self, weights: dict[str, float], other: dict[str, float] | Counter[str]) -> float:
         dot = norm = 0.0
