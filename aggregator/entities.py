@@ -37,6 +37,7 @@ class Fetched:
     last_modified: str | None = None
     content_type: str | None = None
     permanent_url: str | None = None
+    fresh_for: timedelta | None = None  # Cache-Control max-age / Expires: how long the answer stays fresh
 
     @property
     def not_modified(self) -> bool:
@@ -60,14 +61,23 @@ class EntryData:
 
 
 @dataclass(frozen=True)
+class FeedNote:
+    """Something wrong with a feed that could still be read; shown on feed health, not an error."""
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
 class FeedData:
-    """A parsed feed document: its own metadata and its entries."""
+    """A parsed feed document: its own metadata, its entries, and what was odd about it."""
 
     url: str
     title: str | None
     link: str | None
     entries: tuple[EntryData, ...]
-    warning: str | None = None
+    notes: tuple[FeedNote, ...] = ()
+    ttl: timedelta | None = None  # RSS <ttl> or sy:updatePeriod: how often the publisher says to look
 
 
 @dataclass(frozen=True)

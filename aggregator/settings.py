@@ -70,6 +70,7 @@ class PollingSettings(_Section):
     interval_minutes: Positive = 15
     tick_seconds: Positive = 60
     concurrency: Positive = 8
+    per_host_concurrency: Positive = 2
     connect_timeout_seconds: PositiveFloat = 10
     read_timeout_seconds: PositiveFloat = 20
     total_timeout_seconds: PositiveFloat = 60

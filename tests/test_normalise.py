@@ -82,3 +82,84 @@ def test_a_windows_1251_feed_served_as_utf8_is_still_readable():
 def test_a_document_that_is_not_a_feed_is_a_parse_error(body):
     with pytest.raises(ParseError):
         parse_feed(Fetched(url="https://s.example/rss", status=200, body=body))
+
+
+def rss_doc(titles: list[str], head: str = '<?xml version="1.0" encoding="utf-8"?>', channel: str = "", title: str = "Лента") -> str:
+    items = "".join(f"<item><title>{t}</title><guid>g{n}</guid></item>" for n, t in enumerate(titles))
+    return f'{head}\n<rss version="2.0"><channel><title>{title}</title>{channel}{items}</channel></rss>'
+
+
+def parse(body: bytes, content_type: str | None = None, max_entries: int = 1000):
+    return parse_feed(Fetched(url="https://s.example/rss", status=200, body=body, content_type=content_type), max_entries)
+
+
+RUSSIAN = ["Трамваи вернутся на проспект Ленина", "Губернатор подписал указ о поддержке малого бизнеса"]
+
+
+def test_a_koi8r_feed_served_and_declared_as_utf8_is_readable_and_noted():
+    feed = parse(rss_doc(RUSSIAN).encode("koi8-r"), "application/rss+xml; charset=utf-8")
+    assert [e.title for e in feed.entries] == RUSSIAN and feed.title == "Лента"
+    assert [n.kind for n in feed.notes] == ["wrong_encoding"] and "koi8-r" in feed.notes[0].message
+
+
+@pytest.mark.parametrize("content_type", [None, "application/xml", "text/xml"])
+def test_a_windows_1251_feed_declaring_no_encoding_at_all_is_readable(content_type):
+    feed = parse(rss_doc(RUSSIAN, head="").encode("cp1251"), content_type)
+    assert [e.title for e in feed.entries] == RUSSIAN
+    assert "windows-1251" in feed.notes[0].message
+
+
+def test_a_latin_1_feed_is_not_mistaken_for_cyrillic():
+    french = ["Le président à Paris", "Un été très chaud à Marseille"]
+    feed = parse(rss_doc(french, head='<?xml version="1.0" encoding="iso-8859-1"?>', title="Le Journal").encode("latin-1"), "application/rss+xml")
+    assert [e.title for e in feed.entries] == french and feed.notes == ()
+
+
+def test_a_correctly_declared_feed_has_no_notes():
+    assert parse(rss_doc(RUSSIAN).encode("utf-8"), "application/rss+xml").notes == ()
+    assert parse((DATA / "feeds" / "rss2_cp1251.xml").read_bytes(), "text/xml").notes == ()
+
+
+LAUGHS = '<?xml version="1.0"?>\n<!DOCTYPE rss [\n <!ENTITY a "ha">\n <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">\n <!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">\n]>'
+
+
+@pytest.mark.parametrize(
+    ("head", "titles", "words"),
+    [
+        (LAUGHS, ["&c;"], "billion laughs"),
+        (LAUGHS.replace("\n", ""), ["&c;"], "billion laughs"),
+        ('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x "' + "x" * 500 + '">]>', ["&x;" * 5000], "quadratic blowup"),
+        ('<?xml version="1.0"?><!-- <a> --><!DOCTYPE rss [<!ENTITY x "' + "x" * 500 + '">]>', ["&x;" * 5000], "quadratic blowup"),
+        ('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x "' + "x" * 5000 + '">]>', ["&x;"], "of 5000 characters"),
+        ('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', ["&xxe;"], "file:///etc/passwd"),
+        ('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY % dtd SYSTEM "http://127.0.0.1:9/x.dtd"> %dtd;]>', ["т"], "never fetched"),
+    ],
+    ids=["billion-laughs", "one-line", "quadratic", "hidden-behind-a-comment", "one-huge-entity", "xxe-file", "parameter-entity"],
+)
+def test_entity_expansion_and_external_entities_are_refused(head, titles, words):
+    for body in (rss_doc(titles, head=head).encode("utf-8"), rss_doc(titles, head=head).encode("utf-16")):
+        with pytest.raises(ParseError) as error:
+            parse(body)
+        assert error.value.kind == "unsafe_xml" and words in str(error.value)
+
+
+def test_a_small_literal_entity_is_still_read():
+    feed = parse(rss_doc(["&who; сообщает"], head='<?xml version="1.0"?>\n<!DOCTYPE rss [\n <!ENTITY who "Редакция">\n]>').encode())
+    assert feed.entries[0].title == "Редакция сообщает"
+
+
+def test_a_feed_with_too_many_entries_is_cut_before_parsing_and_noted():
+    feed = parse(rss_doc([f"Новость {n}" for n in range(50)]).encode(), max_entries=10)
+    assert [e.title for e in feed.entries] == [f"Новость {n}" for n in range(10)]
+    assert feed.notes[0].kind == "too_many_items" and "50 entries" in feed.notes[0].message
+    assert feed.title == "Лента" and len(feed.notes) == 1  # cut cleanly: still well-formed
+
+
+@pytest.mark.parametrize(
+    ("channel", "ttl"),
+    [("<ttl>90</ttl>", timedelta(minutes=90)), ("<ttl>soon</ttl>", None), ("", None),
+     ('<sy:updatePeriod xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">daily</sy:updatePeriod>'
+      '<sy:updateFrequency xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">4</sy:updateFrequency>', timedelta(hours=6))],
+)
+def test_the_publishers_polling_hint_is_read(channel, ttl):
+    assert parse(rss_doc(RUSSIAN, channel=channel).encode()).ttl == ttl

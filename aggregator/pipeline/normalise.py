@@ -4,8 +4,9 @@ Cleans what a feed gives into what we store and republish: HTML sanitised with n
 strict allow-list (no scripts, styles, event handlers, `javascript:` or `data:` links),
 plain-text title and summary, links resolved against the feed and stripped of tracking
 parameters, dates in UTC (missing or future dates fall back to `now`), a guid for every
-item (the feed's, else the canonical link, else a content hash). Decides nothing about
-novelty: that is `dedupe`.
+item (the feed's, else the canonical link, else a content hash). `feed_notes` tells the
+feed's health about entries that repeat a guid. Decides nothing about novelty: that is
+`dedupe`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import nh3
 
-from aggregator.entities import EntryData, FeedData, ItemData
+from aggregator.entities import EntryData, FeedData, FeedNote, ItemData
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "code", "em", "figcaption", "figure",
@@ -39,6 +41,15 @@ def normalise_feed(feed: FeedData, now: datetime) -> list[ItemData]:
     """Every entry of the feed as an ItemData; entries with neither title nor text are dropped."""
     items = (normalise_entry(entry, feed.link or feed.url, now) for entry in feed.entries)
     return [item for item in items if item.title or item.summary]
+
+
+def feed_notes(items: Sequence[ItemData]) -> tuple[FeedNote, ...]:
+    """What was wrong with the entries themselves, in words for the feed's health. (Dates in
+    the future are only repaired: a wrong clock does not make a feed unhealthy.)"""
+    repeated = len(items) - len({item.guid for item in items})
+    if not repeated:
+        return ()
+    return (FeedNote("duplicate_guids", f"{repeated} entries repeat the id (guid) of another entry; only the first of each is stored"),)
 
 
 def normalise_entry(entry: EntryData, base_url: str, now: datetime) -> ItemData:

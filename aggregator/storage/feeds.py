@@ -1,4 +1,11 @@
-"""Feeds in storage: the list from config, which are due, and the outcome of each fetch."""
+"""Feeds in storage: the list from config, which are due, and the outcome of each fetch.
+
+A feed remembers the URL it has in `config.toml` (`config_url`) apart from the URL it is
+fetched from (`url`), so a permanent redirect can move the latter without the next start
+adding the old address again. Health: `status` is "ok", a note kind for a feed read with
+trouble (`malformed_xml`, `wrong_encoding`, ...), an error kind, or "gone" (HTTP 410, no
+longer polled); `last_error` says it in words. Deciding any of it is left to `poll`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from aggregator.entities import FeedForUpdate, Fetched
+from aggregator.entities import FeedForUpdate, FeedNote, Fetched
 from aggregator.errors import NotFound
 from aggregator.settings import FeedSettings
 from aggregator.storage.db import from_db, to_db
@@ -47,19 +54,23 @@ class FeedStore:
         """Make the stored feed list match config: add new ones, update names, disable removed."""
         wanted = {feed.url: feed for feed in feeds}
         with self._sessions.begin() as session:
-            stored = {row.url: row for row in session.scalars(select(Feed))}
+            rows = list(session.scalars(select(Feed)))
+            by_config = {row.config_url: row for row in rows if row.config_url}
+            by_url = {row.url: row for row in rows}
             for url, feed in wanted.items():
-                row = stored.get(url) or self._new_row(session, url, feed.name, now)
+                row = by_config.get(url) or by_url.get(url) or self._new_row(session, url, feed.name, now)
                 row.name, row.topic_hint, row.interval_minutes = feed.name, feed.topic, feed.interval_minutes
-                row.from_config, row.enabled = True, row.status != "gone"
-            for url, row in stored.items():
-                if row.from_config and url not in wanted:
+                row.config_url, row.from_config, row.enabled = url, True, row.status != "gone"
+            for row in rows:
+                if row.from_config and (row.config_url or row.url) not in wanted:
                     row.enabled, row.from_config = False, False
 
     def add(self, url: str, name: str, now: datetime, topic: str | None = None) -> FeedView:
         with self._sessions.begin() as session:
             row = session.scalar(select(Feed).where(Feed.url == url)) or self._new_row(session, url, name, now)
             row.name, row.topic_hint, row.enabled = name, topic, True
+            if row.status == "gone":  # adding a gone feed again means: try it again now
+                row.status, row.last_error, row.next_check_at = "new", None, None
             session.flush()
             return _view(row)
 
@@ -100,15 +111,37 @@ class FeedStore:
             row.consecutive_errors += 1
             row.last_fetched_at, row.next_check_at = to_db(now), to_db(next_check)
 
+    def record_gone(self, feed_id: int, message: str, now: datetime) -> None:
+        """The publisher said 410 Gone: the feed is kept, with its items, but no longer polled."""
+        with self._sessions.begin() as session:
+            row = session.get_one(Feed, feed_id)
+            row.status, row.last_error, row.enabled = "gone", message, False
+            row.consecutive_errors += 1
+            row.last_fetched_at, row.next_check_at = to_db(now), None
+
+    def holder_of(self, url: str, except_feed_id: int) -> str | None:
+        """The name of another feed already fetched from `url`, if any."""
+        with self._sessions() as session:
+            query = select(Feed.name).where(Feed.url == url, Feed.id != except_feed_id)
+            return session.scalar(query)
+
     def record_success(
         self, session: Session, feed_id: int, fetched: Fetched, body_hash: str | None, now: datetime, next_check: datetime,
-        title: str | None = None, site_url: str | None = None,
+        title: str | None = None, site_url: str | None = None, notes: Sequence[FeedNote] | None = None,
     ) -> None:
-        """Called inside the transaction that stores the feed's items, so both land or neither."""
+        """Called inside the transaction that stores the feed's items, so both land or neither.
+
+        `notes` is None when the document was not read again (304, same body): the health
+        found when it was last read stands, unless the feed was failing until now."""
         row = session.get_one(Feed, feed_id)
-        row.status, row.last_error, row.consecutive_errors = "ok", None, 0
+        if notes is not None or row.consecutive_errors or row.status == "new":
+            row.status = notes[0].kind if notes else "ok"
+            row.last_error = "; ".join(note.message for note in notes) if notes else None
+        row.consecutive_errors = 0
         row.last_fetched_at = row.last_success_at = to_db(now)
         row.next_check_at = to_db(next_check)
+        if fetched.permanent_url:
+            row.url = fetched.permanent_url
         if not fetched.not_modified:
             row.etag, row.last_modified, row.body_hash = fetched.etag, fetched.last_modified, body_hash
         row.title = title or row.title

@@ -21,7 +21,8 @@ class Feed(Base):
     __tablename__ = "feeds"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    url: Mapped[str] = mapped_column(String(2000), unique=True)
+    url: Mapped[str] = mapped_column(String(2000), unique=True)  # where it is fetched from (moves on 301/308)
+    config_url: Mapped[str | None] = mapped_column(String(2000))  # as written in config.toml
     name: Mapped[str] = mapped_column(String(300))
     title: Mapped[str | None] = mapped_column(String(500))
     site_url: Mapped[str | None] = mapped_column(String(2000))
