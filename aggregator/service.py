@@ -53,7 +53,7 @@ class Service:
     def reclassify(self, on_batch: Callable[[int], None] | None = None) -> int:
         """Refit, then recompute the topics of every stored item an editor has not set."""
         self.classifier = self.fit_classifier()
-        return item_store.reclassify(self.storage, self.classify_stored, on_batch=on_batch)
+        return item_store.reclassify(self.storage, self.classify_stored, self.clock(), on_batch=on_batch)
 
     def classify_stored(self, title: str, summary: str, categories: Sequence[str], feed_topic: str | None) -> TopicDecision:
         return self.classifier.classify(TopicInput(title, summary, tuple(categories), feed_topic))

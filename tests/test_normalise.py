@@ -43,6 +43,9 @@ def test_plain_text_decodes_entities_and_drops_markup():
         ("https://Site.Example:443/a?utm_source=rss&utm_medium=feed&id=7#top", "https://site.example/a?id=7"),
         ("http://site.example/news.php?id=12&yclid=9", "http://site.example/news.php?id=12"),
         ("https://site.example/a?b=%D0%B0&c=1", "https://site.example/a?b=%D0%B0&c=1"),
+        ("javascript:alert(1)", ""),
+        ("data:text/html,<script>alert(1)</script>", ""),
+        ("http://site.example:99999/a", ""),
     ],
 )
 def test_canonical_urls_drop_tracking_but_keep_the_article(url, canonical):

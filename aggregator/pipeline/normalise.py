@@ -104,12 +104,16 @@ def xml_safe(text: str) -> str:
 
 
 def canonical_url(url: str) -> str:
-    """The link without tracking parameters, fragment, default port or upper-case host."""
-    parts = urlsplit(url.strip())
-    if parts.scheme.lower() not in ("http", "https"):
-        return url.strip()
-    host = (parts.hostname or "").lower()
-    port = parts.port if parts.port not in (None, 80, 443) else None
+    """The link without tracking parameters, fragment, default port or upper-case host;
+    "" for anything that is not an http(s) URL (`javascript:`, `data:`, a broken port)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port if parts.port not in (None, 80, 443) else None
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return ""
+    host = parts.hostname.lower()
     netloc = f"{host}:{port}" if port else host
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     kept = [(k, v) for k, v in pairs if not TRACKING_PARAMS.match(k)]

@@ -191,7 +191,7 @@ def _store_items(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
     with cycle.storage.transaction() as session:
         by_guid, by_url = item_store.stored_refs(session, feed.id, got.items)
         changes = plan_item_changes(feed.id, got.items, by_guid, by_url)
-        for item in changes.new:
+        for item in sorted(changes.new, key=lambda new: new.published):  # stories grow in the order events were told
             decision = cycle.classifier.classify(_topic_input(item, feed))
             if is_sponsored(item, cycle.sponsored):
                 item_store.add_item(session, feed.id, item, decision, None, now, sponsored=True)

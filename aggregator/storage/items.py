@@ -145,10 +145,11 @@ def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
 
 
 def reclassify(
-    storage: Storage, classify: Classify, batch: int = 500, on_batch: Callable[[int], None] | None = None,
+    storage: Storage, classify: Classify, now: datetime, batch: int = 500, on_batch: Callable[[int], None] | None = None,
 ) -> int:
     """Recompute topics of every item not locked by an editor, in batches of `batch`, one
-    transaction each; stories follow their members. Returns how many items were looked at."""
+    transaction each; stories follow their members, and an item whose topics change counts as
+    updated at `now` (so cached pages and feeds are rebuilt). Returns how many items were looked at."""
     last_id, done = 0, 0
     while True:
         with storage.transaction() as session:
@@ -161,7 +162,10 @@ def reclassify(
                 return done
             stories = set()
             for row in rows:
+                before = (row.topic, sorted(t.topic for t in row.topics))
                 set_topics(row, classify(row.title, row.summary, row.categories or (), row.feed.topic_hint))
+                if (row.topic, sorted(t.topic for t in row.topics)) != before:
+                    row.updated_at = to_db(now)
                 if row.story is not None:
                     stories.add(row.story)
             for story in stories:

@@ -68,6 +68,7 @@ class Item(Base):
         Index("ix_items_published", "published_at", "id"),
         Index("ix_items_topic_published", "topic", "published_at"),
         Index("ix_items_feed_published", "feed_id", "published_at"),
+        Index("ix_items_updated", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

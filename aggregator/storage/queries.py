@@ -171,6 +171,7 @@ def data_version(session: Session, now: datetime) -> tuple:
     query = select(
         scalar(select(func.count(Item.id))),
         scalar(select(func.max(Item.id))),
+        scalar(select(func.max(Item.updated_at))),  # indexed: in-place updates and reclassify
         scalar(select(func.count(Feed.id))),
         scalar(select(func.max(Feed.last_fetched_at))),
         scalar(select(func.max(EditorialAction.id))),
