@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test browser-deps demo bench clean
+.PHONY: run test browser-deps postgres-deps demo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,15 @@ run: $(STAMP)
 	$(BIN)/aggregator db upgrade
 	$(BIN)/aggregator serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) browser-deps
+# The whole suite on SQLite (the default), then everything that touches the database again on
+# PostgreSQL, in a throwaway cluster the tests start and remove (tests/postgres.py).
+test: $(STAMP) browser-deps postgres-deps
 	$(BIN)/python -m pytest
+	AGGREGATOR_TEST_DB=postgres $(BIN)/python -m pytest -m "not browser and not corpus"
+
+postgres-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "make: installing postgresql for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 # The browser tests drive Debian's chromium (Playwright cannot download its own browsers here).
 # Installed once when missing; if it cannot be (no apt, no root), those tests skip and say why.

@@ -36,6 +36,7 @@ class Context:
                 self._service = Service(load_settings(self.config)).prepare()
             except AggregatorError as exc:
                 raise click.ClickException(str(exc)) from exc
+            click.get_current_context().call_on_close(self._service.storage.close)
         return self._service
 
 

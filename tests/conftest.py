@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import os
 import threading
 import time
 import tomllib
@@ -20,10 +21,38 @@ from aggregator import create_app
 from aggregator.service import Service
 from aggregator.pipeline.classify import TopicClassifier
 from aggregator.settings import REPO_ROOT, Settings, load_settings, settings_from_dict
+from postgres import fresh_schema_url, throwaway_cluster
 
 DATA = Path(__file__).parent / "data"
 SHARED = REPO_ROOT.parent / "shared"
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # 17:00 in Tomsk
+# The suite runs on SQLite by default and on PostgreSQL with AGGREGATOR_TEST_DB=postgres (a
+# throwaway cluster is started unless AGGREGATOR_TEST_POSTGRES_URL names a server).
+BACKEND = os.environ.get("AGGREGATOR_TEST_DB", "sqlite")
+_postgres: list[str] = []
+sqlite_only = pytest.mark.skipif(BACKEND != "sqlite", reason="checks SQLite files directly")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_server() -> Iterator[str | None]:
+    if BACKEND != "postgres":
+        yield None
+        return
+    given = os.environ.get("AGGREGATOR_TEST_POSTGRES_URL")
+    if given:
+        _postgres.append(given)
+        yield given
+        return
+    with throwaway_cluster() as url:
+        _postgres.append(url)
+        yield url
+
+
+def database_url(tmp_path: Path) -> str:
+    """A database of the test's own: a file in its folder, or a PostgreSQL schema named after it."""
+    if _postgres:
+        return fresh_schema_url(_postgres[0], "t_" + hashlib.sha1(str(tmp_path).encode()).hexdigest()[:16])
+    return f"sqlite:///{tmp_path / 'test.db'}"
 
 
 @dataclass
@@ -113,7 +142,7 @@ def config_dict(tmp_path: Path, feeds: dict[str, str], **overrides: dict) -> dic
     """The repository's config.toml, pointed at local feeds and a throwaway database."""
     raw = tomllib.loads((REPO_ROOT / "config.toml").read_text(encoding="utf-8"))
     raw["feeds"] = [{"url": url, "name": name} for name, url in feeds.items()]
-    raw["database"] = {"url": f"sqlite:///{tmp_path / 'test.db'}"}
+    raw["database"] = {"url": database_url(tmp_path)}
     raw["polling"] = dict(raw["polling"], allow_private_addresses=True, read_timeout_seconds=2, total_timeout_seconds=5, connect_timeout_seconds=2)
     raw["service"] = dict(raw["service"], base_url="http://news.test")
     for section, values in overrides.items():
@@ -139,11 +168,16 @@ def classifier() -> TopicClassifier:
 
 
 @pytest.fixture
-def make_service(clock: list[datetime], classifier: TopicClassifier):
-    def make(settings: Settings) -> Service:
-        return Service(settings, clock=lambda: clock[0], classifier=classifier).prepare()
+def make_service(clock: list[datetime], classifier: TopicClassifier) -> Iterator:
+    made: list[Service] = []
 
-    return make
+    def make(settings: Settings) -> Service:
+        made.append(Service(settings, clock=lambda: clock[0], classifier=classifier).prepare())
+        return made[-1]
+
+    yield make
+    for service in made:
+        service.storage.close()
 
 
 @pytest.fixture

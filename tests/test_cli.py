@@ -67,7 +67,7 @@ def test_a_bad_config_stops_with_the_key_named(tmp_path):
 
 def test_db_upgrade_prepares_the_database(run, tmp_path):
     result = run("db", "upgrade")
-    assert result.exit_code == 0 and "test.db" in result.output
+    assert result.exit_code == 0 and "Database ready" in result.output
 
 
 def test_reclassify_recomputes_stored_items(run):

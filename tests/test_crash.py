@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tomli_w
 
-from conftest import FeedServer, config_dict
+from conftest import FeedServer, config_dict, sqlite_only
 
 FEEDS = 12
 PHASES = (10, 20, 30)  # items per feed as the outlets publish more between the killed polls
@@ -54,6 +54,7 @@ def publish(server: FeedServer, phase: int) -> dict[str, str]:
     return {f"Выпуск {feed}": server.serve(f"/outlet{feed}.xml", rss(feed, PHASES[phase]), delay=0.03) for feed in range(FEEDS)}
 
 
+@sqlite_only
 def test_polls_killed_at_random_moments_lose_and_duplicate_nothing(tmp_path, feed_server, capsys):
     rng = random.Random(SEED)
     config = tmp_path / "config.toml"
