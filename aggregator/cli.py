@@ -96,7 +96,7 @@ def worker(ctx: Context) -> None:
 def poll(ctx: Context, include_all: bool) -> None:
     """Run one poll cycle and print what each feed gave."""
     service = ctx.service
-    feeds = service.storage.feeds.due(service.clock(), include_all=include_all)
+    feeds = service.claim(include_all)
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("Polling feeds", total=len(feeds))
@@ -159,6 +159,62 @@ def feeds_remove(ctx: Context, feed: str) -> None:
         raise click.ClickException(str(exc)) from exc
     note = " (it is still in config.toml: remove it there too, or it returns at the next start)" if removed.from_config else ""
     click.echo(f"Removed feed {removed.id}: {removed.name}{note}")
+
+
+@feeds.command("test")
+@click.argument("url")
+@click.option("--html", "page", is_flag=True, help="URL is a news-list page read with the selectors below (implied by --item).")
+@click.option("--item", help="Selector of each item's block (CSS, or XPath starting with / or ./).")
+@click.option("--title", help="Selector of the title inside the block.")
+@click.option("--link", help="Selector of the link inside the block.")
+@click.option("--date", help="Selector of the date inside the block.")
+@click.option("--summary", help="Selector of the summary inside the block.")
+@click.option("--image", help="Selector of the picture inside the block.")
+@click.option("--full-text", is_flag=True, help="Also fetch each item's article page and print its text.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1), help="Items to print (and articles to fetch).")
+@pass_ctx
+def feeds_test(ctx: Context, url: str, page: bool, full_text: bool, limit: int, **selectors: str | None) -> None:
+    """Fetch URL and print the items (and texts) it would give, saving nothing."""
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from aggregator.entities import FeedForUpdate, PageSelectors
+    from aggregator.pipeline.poll import try_source
+    from aggregator.settings import SelectorSettings
+
+    page = page or any(selectors.values())
+    if page and not all(selectors[name] for name in ("item", "title", "link")):
+        raise click.UsageError("a news-list page needs --item, --title and --link")
+    try:
+        settings = load_settings(ctx.config)
+        chosen = SelectorSettings(**selectors) if page else None
+    except AggregatorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValidationError as exc:
+        raise click.UsageError("; ".join(f"--{e['loc'][0]}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())) from exc
+    source = FeedForUpdate(0, url, url, selectors=PageSelectors(**chosen.model_dump()) if chosen else None, full_text=full_text)
+    got = try_source(source, settings, datetime.now(UTC), limit)
+    if got.error is not None:
+        raise click.ClickException(f"{getattr(got.error, 'kind', 'error')}: {got.error}")
+    _print_trial(got, settings.service.tz, limit)
+
+
+def _print_trial(got, tz, limit: int) -> None:  # noqa: ANN001 - a Retrieved and a ZoneInfo
+    kind = "news-list page" if got.feed.selectors else "feed"
+    title = got.data.title if got.data and got.data.title else got.feed.url
+    click.echo(f"{title} <{got.feed.url}>: a {kind} giving {len(got.items)} items")
+    for note in got.notes:
+        click.echo(f"Note ({note.kind}): {note.message}")
+    for number, item in enumerate(got.items[:limit], 1):
+        click.echo(f"\n{number}. {item.title}\n   {item.url}\n   {item.published.astimezone(tz):%Y-%m-%d %H:%M %Z}")
+        for label, value in (("Summary", item.summary), ("Image", item.image_url)):
+            if value:
+                click.echo(f"   {label}: {value}")
+        if item.full_text:
+            click.echo("   Text:\n" + "\n".join(f"     {line}" for line in item.full_text.splitlines()))
+        elif got.feed.full_text:
+            click.echo("   Text: (none: see the note above)")
 
 
 @cli.group()

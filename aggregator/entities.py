@@ -12,8 +12,20 @@ from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
+class PageSelectors:
+    """Where the items of a news-list page are (CSS, or XPath when it starts with `/` or `./`)."""
+
+    item: str
+    title: str
+    link: str
+    date: str | None = None
+    summary: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True)
 class FeedForUpdate:
-    """What the fetch and poll stages need to know about a stored feed."""
+    """What the fetch and poll stages need to know about a stored feed (or news-list page)."""
 
     id: int
     url: str
@@ -24,6 +36,8 @@ class FeedForUpdate:
     consecutive_errors: int = 0
     interval: timedelta = timedelta(minutes=15)
     topic_hint: str | None = None
+    selectors: PageSelectors | None = None  # set for a news-list page (`kind = "html"`), read by `scrape`
+    full_text: bool = False  # fetch each new item's article page for its text
 
 
 @dataclass(frozen=True)
@@ -94,6 +108,7 @@ class ItemData:
     categories: tuple[str, ...] = ()
     image_url: str | None = None
     author: str | None = None
+    full_text: str | None = None  # the article's main text, for sources with `full_text = true`
 
     @property
     def text(self) -> str:

@@ -8,7 +8,7 @@ the schema exists and the stored feed list matches `config.toml`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from threading import Lock
 
@@ -62,6 +62,11 @@ class Service:
     def topic_titles(self) -> dict[str, str]:
         return {slug: topic.title for slug, topic in self.settings.topics.items()}
 
+    def claim(self, include_all: bool = False) -> list[FeedForUpdate]:
+        """The due feeds (or all), taken for this process so no other poller fetches them."""
+        lease = timedelta(minutes=self.settings.polling.lease_minutes)
+        return self.storage.feeds.claim(self.clock(), lease, include_all=include_all)
+
     def poll(
         self, include_all: bool = False, feeds: Sequence[FeedForUpdate] | None = None,
         on_feed: Callable[[FeedOutcome], None] | None = None,
@@ -70,5 +75,5 @@ class Service:
         with self._poll_lock:
             now = self.clock()
             if feeds is None:
-                feeds = self.storage.feeds.due(now, include_all=include_all)
+                feeds = self.claim(include_all)
             return poll_cycle(self.storage, self.settings, self.classifier, now, feeds=feeds, on_feed=on_feed)

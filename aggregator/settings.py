@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aggregator.errors import ConfigError
+from aggregator.pipeline.scrape import compile_selector
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_USER_AGENT = "regional-news-aggregator/0.1 (+https://github.com/; polite feed poller)"
@@ -71,6 +72,7 @@ class PollingSettings(_Section):
     tick_seconds: Positive = 60
     concurrency: Positive = 8
     per_host_concurrency: Positive = 2
+    lease_minutes: Positive = 30  # how long a poller holds the feeds it took (a crashed one's expire)
     connect_timeout_seconds: PositiveFloat = 10
     read_timeout_seconds: PositiveFloat = 20
     total_timeout_seconds: PositiveFloat = 60
@@ -82,11 +84,35 @@ class PollingSettings(_Section):
     allow_private_addresses: bool = False
 
 
+class SelectorSettings(_Section):
+    """`[feeds.selectors]` of a news-list page: CSS selectors, or XPath when one starts with `/` or `./`.
+
+    `item` finds each item's block on the page; the others are looked for inside the block."""
+
+    item: str
+    title: str
+    link: str
+    date: str | None = None
+    summary: str | None = None
+    image: str | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_selector(value)
+        return value
+
+
 class FeedSettings(_Section):
     url: str
     name: str
     interval_minutes: Positive | None = None
     topic: str | None = None
+    kind: Literal["feed", "html"] = "feed"  # "html": a news-list page read with `selectors`
+    selectors: SelectorSettings | None = None
+    full_text: bool = False  # fetch each new item's article page and keep its main text
+    publish: Literal["summary", "full_text"] = "summary"  # what the curated Atom feeds offer of its items
 
     @field_validator("url")
     @classmethod
@@ -162,7 +188,17 @@ class Settings(_Section):
         for index, feed in enumerate(self.feeds):
             if feed.topic is not None and feed.topic not in self.topics:
                 raise ValueError(f"feeds[{index}].topic: no topic {feed.topic!r} in [topics]")
+            _check_source(f"[[feeds]] #{index + 1}", feed)
         return self
+
+
+def _check_source(where: str, feed: FeedSettings) -> None:
+    if feed.kind == "html" and feed.selectors is None:
+        raise ValueError(f'{where} kind = "html" needs a [feeds.selectors] table with at least item, title and link')
+    if feed.kind == "feed" and feed.selectors is not None:
+        raise ValueError(f'{where} selectors: only a news-list page has selectors; add kind = "html"')
+    if feed.publish == "full_text" and not feed.full_text:
+        raise ValueError(f'{where} publish = "full_text" needs full_text = true (the text must be fetched to be offered)')
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Settings:

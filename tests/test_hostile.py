@@ -154,7 +154,7 @@ def test_retry_after_is_honoured_and_throttling_backs_off_to_the_cap(hostile, po
 def test_a_gone_feed_is_no_longer_polled_but_keeps_its_place(hostile, poll_with, clock):
     service, _, client = poll_with({"gone": hostile.url("gone")})
     clock[0] = NOW + timedelta(days=3)
-    assert "gone" not in {feed.name for feed in service.storage.feeds.due(clock[0])}
+    assert "gone" not in {feed.name for feed in service.storage.feeds.claim(clock[0], timedelta(minutes=1))}
     (feed,) = [f for f in client.get("/api/feeds").json["feeds"] if f["name"] == "gone"]
     assert feed["status"] == "gone" and feed["enabled"] is False and feed["next_check"] is None
 

@@ -8,20 +8,29 @@ topics, story placement, feed health (with what was odd about the feed), the nex
 failure is a value (`FeedOutcome.error`), recorded on the feed with a back-off; 410 Gone
 stops polling it. Nothing stops the cycle. `now` is passed in; the scheduler and CLI are
 thin callers of `poll_cycle`.
+
+A news-list page (`kind = "html"`) is read by `scrape` instead of `parse`. For a source with
+`full_text = true`, the items that are new (asked of storage when the feed's result comes in)
+have their article pages fetched as jobs of their own, under the same per-host limit, one
+fetch per item; the feed is stored once all its articles are in, and topics and stories are
+then decided on the article's text (`fulltext.decision_text`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy.orm import Session
 
 from aggregator.entities import CycleOutcome, FeedData, FeedForUpdate, FeedNote, FeedOutcome, Fetched, ItemData
 from aggregator import metrics
@@ -30,8 +39,10 @@ from aggregator.pipeline.classify import TopicClassifier, TopicInput
 from aggregator.pipeline.cluster import StoryCandidate, StoryIndex, StoryMember
 from aggregator.pipeline.dedupe import plan_item_changes
 from aggregator.pipeline.fetch import FetchPolicy, fetch_feed, make_client
+from aggregator.pipeline.fulltext import ArticleText, decision_text, fetch_article
 from aggregator.pipeline.normalise import feed_notes, normalise_feed
 from aggregator.pipeline.parse import parse_feed
+from aggregator.pipeline.scrape import scrape_page
 from aggregator.pipeline.schedule import ScheduleHints, next_check
 from aggregator.pipeline.sponsored import SponsoredRules, is_sponsored
 from aggregator.settings import Settings
@@ -40,6 +51,7 @@ from aggregator.storage import items as item_store
 
 log = logging.getLogger(__name__)
 Fetcher = Callable[[FeedForUpdate, FetchPolicy, httpx.Client], Fetched]
+MAX_ARTICLES_PER_FEED = 100  # article pages fetched per source and cycle (the newest new items)
 
 
 @dataclass(frozen=True)
@@ -60,8 +72,28 @@ class Retrieved:
 
 
 @dataclass
+class _AwaitingText:
+    """A full-text source's result, waiting for the article texts of its new items."""
+
+    got: Retrieved
+    expected: int
+    articles: list[ArticleText] = field(default_factory=list)
+
+    def complete(self) -> Retrieved:
+        texts = {article.guid: article.text for article in self.articles if article.text}
+        items = tuple(replace(item, full_text=texts[item.guid]) if item.guid in texts else item for item in self.got.items)
+        failed = [article for article in self.articles if article.error]
+        notes = self.got.notes
+        if failed:
+            message = f"the article text of {len(failed)} of {self.expected} new items could not be had (first: {failed[0].url}: {failed[0].error})"
+            notes += (FeedNote("full_text_failed", message),)
+        return replace(self.got, items=items, notes=notes)
+
+
+@dataclass
 class _Cycle:
-    """What the storing side of one cycle works with; the story index grows as items land."""
+    """What the storing side of one cycle works with. The story index catches up with every
+    item stored since it last looked (by this poller or another) before each feed is placed."""
 
     storage: Storage
     classifier: TopicClassifier
@@ -69,6 +101,13 @@ class _Cycle:
     sponsored: SponsoredRules
     max_backoff: timedelta
     now: datetime
+    seen_item_id: int = 0
+
+    def catch_up(self, session: Session) -> None:
+        since = self.now - 2 * self.index.window
+        for member in item_store.recent_members(session, since, after_id=self.seen_item_id):
+            self.index.add(StoryMember(*member))
+            self.seen_item_id = member[0]
 
 
 def poll_cycle(
@@ -81,19 +120,28 @@ def poll_cycle(
     fetcher: Fetcher = fetch_feed,
 ) -> CycleOutcome:
     """Poll `feeds` (default: the due ones) and store what they bring."""
-    feeds = storage.feeds.due(now) if feeds is None else feeds
+    if feeds is None:
+        feeds = storage.feeds.claim(now, timedelta(minutes=settings.polling.lease_minutes))
     policy = FetchPolicy.from_settings(settings.polling)
     cycle = _Cycle(
-        storage, classifier, _story_index(storage, settings, now), SponsoredRules.build(**settings.sponsored.model_dump()),
+        storage, classifier, StoryIndex(timedelta(hours=settings.stories.window_hours)),
+        SponsoredRules.build(**settings.sponsored.model_dump()),
         timedelta(hours=settings.polling.max_backoff_hours), now,
     )
     outcomes = []
-    workers = max(1, min(settings.polling.concurrency, len(feeds)))
+    jobs = settings.polling.concurrency if any(feed.full_text for feed in feeds) else len(feeds)  # articles are jobs too
+    workers = max(1, min(settings.polling.concurrency, jobs))
     with make_client(policy, workers) as client:
         def work(feed: FeedForUpdate) -> Retrieved:
-            return retrieve(feed, policy, client, now, settings.polling.max_items_per_feed, fetcher)
+            return retrieve(feed, policy, client, now, settings.polling.max_items_per_feed, fetcher, settings.service.tz)
 
-        for got in _retrieve_all(feeds, work, workers, settings.polling.per_host_concurrency):
+        def read_article(feed: FeedForUpdate, item: ItemData) -> ArticleText:
+            return fetch_article(feed, item, policy, client, fetcher)
+
+        retrieved = _retrieve_all(
+            feeds, work, workers, settings.polling.per_host_concurrency, read_article, partial(_wanting_text, storage),
+        )
+        for got in retrieved:
             outcome = _store(cycle, got)
             metrics.FETCHES.labels(outcome.status if outcome.error else "not_modified" if outcome.not_modified else "ok").inc()
             metrics.ITEMS_INGESTED.inc(outcome.new)
@@ -107,8 +155,10 @@ def poll_cycle(
 
 def retrieve(
     feed: FeedForUpdate, policy: FetchPolicy, client: httpx.Client, now: datetime, max_items: int, fetcher: Fetcher = fetch_feed,
+    tz: tzinfo = UTC,
 ) -> Retrieved:
-    """Fetch, parse and normalise one feed; any failure comes back as `error`."""
+    """Fetch, parse (or scrape, for a news-list page: its dates are read in `tz`) and
+    normalise one feed; any failure comes back as `error`."""
     try:
         fetched = fetcher(feed, policy, client)
         if fetched.not_modified:
@@ -116,7 +166,7 @@ def retrieve(
         body_hash = hashlib.sha256(fetched.body or b"").hexdigest()
         if body_hash == feed.body_hash:
             return Retrieved(feed, fetched, body_hash)
-        data = parse_feed(fetched, max_items)
+        data = scrape_page(fetched, feed.selectors, now, tz, max_items) if feed.selectors else parse_feed(fetched, max_items)
         items = tuple(normalise_feed(data, now))
         return Retrieved(feed, fetched, body_hash, data, items, data.notes + feed_notes(items))
     except AggregatorError as exc:
@@ -126,30 +176,102 @@ def retrieve(
         return Retrieved(feed, error=FetchError(f"internal error: {type(exc).__name__}: {exc}", kind="internal_error"))
 
 
+def try_source(feed: FeedForUpdate, settings: Settings, now: datetime, limit: int, fetcher: Fetcher = fetch_feed) -> Retrieved:
+    """What the source would give, storing nothing: its items and, for a full-text source,
+    the article texts of the first `limit` of them (fetched one after another)."""
+    policy = FetchPolicy.from_settings(settings.polling)
+    with make_client(policy, 1) as client:
+        got = retrieve(feed, policy, client, now, settings.polling.max_items_per_feed, fetcher, settings.service.tz)
+        if got.error is not None or not feed.full_text:
+            return got
+        wanted = [item for item in got.items[:limit] if item.url]
+        articles = [fetch_article(feed, item, policy, client, fetcher) for item in wanted]
+    return _AwaitingText(got, len(wanted), articles).complete()
+
+
 def _retrieve_all(
     feeds: Sequence[FeedForUpdate], work: Callable[[FeedForUpdate], Retrieved], workers: int, per_host: int,
+    read_article: Callable[[FeedForUpdate, ItemData], ArticleText] | None = None,
+    wanting_text: Callable[[Retrieved], Sequence[ItemData]] | None = None,
 ) -> Iterator[Retrieved]:
-    """`work` on every feed in `workers` threads, never more than `per_host` at once for one
-    host (hosts take turns, so no worker waits on a busy host); results as they come."""
-    waiting: dict[str, deque[FeedForUpdate]] = {}
-    for feed in feeds:
-        waiting.setdefault(_host(feed.url), deque()).append(feed)
+    """`work` on every feed, then `read_article` on the items `wanting_text` names, in
+    `workers` threads, never more than `per_host` requests at once to one host; each feed's
+    result as soon as it (and its articles) are in."""
+    awaiting: dict[int, _AwaitingText] = {}
     with ThreadPoolExecutor(workers, thread_name_prefix="poll") as pool:
-        running: dict[Future[Retrieved], str] = {}
+        jobs = _HostJobs(pool, per_host)
+        for feed in feeds:
+            jobs.add(feed.url, partial(work, feed))
+        for result in jobs.results():
+            if isinstance(result, Retrieved):
+                items = wanting_text(result) if wanting_text and read_article else ()
+                if not items:
+                    yield result
+                    continue
+                awaiting[result.feed.id] = _AwaitingText(result, len(items))
+                for item in items:
+                    jobs.add(item.url, partial(_article_job, read_article, result.feed, item))
+            else:
+                feed_id, article = result
+                waiting = awaiting[feed_id]
+                waiting.articles.append(article)
+                if len(waiting.articles) == waiting.expected:
+                    yield awaiting.pop(feed_id).complete()
 
-        def start(host: str) -> None:
-            running[pool.submit(work, waiting[host].popleft())] = host
 
-        for _turn in range(per_host):
-            for host in [host for host, queue in waiting.items() if queue]:
-                start(host)
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+def _article_job(read_article: Callable[[FeedForUpdate, ItemData], ArticleText], feed: FeedForUpdate, item: ItemData) -> tuple[int, ArticleText]:
+    return feed.id, read_article(feed, item)
+
+
+class _HostJobs:
+    """Jobs for a thread pool, started so that one host never has more than `per_host` at
+    once; hosts take turns, so no worker waits on a busy host. Jobs may be added while the
+    results are being read."""
+
+    def __init__(self, pool: ThreadPoolExecutor, per_host: int) -> None:
+        self._pool, self._per_host = pool, per_host
+        self._waiting: dict[str, deque[Callable[[], Any]]] = {}
+        self._busy: Counter[str] = Counter()
+        self._running: dict[Future[Any], str] = {}
+
+    def add(self, url: str, job: Callable[[], Any]) -> None:
+        self._waiting.setdefault(_host(url), deque()).append(job)
+
+    def results(self) -> Iterator[Any]:
+        self._start_ready()
+        while self._running:
+            done, _ = wait(self._running, return_when=FIRST_COMPLETED)
             for future in done:
-                host = running.pop(future)
-                if waiting[host]:
-                    start(host)
+                self._busy[self._running.pop(future)] -= 1
+            self._start_ready()
+            for future in done:
                 yield future.result()
+            self._start_ready()  # jobs added while the results were read
+
+    def _start_ready(self) -> None:
+        started = True
+        while started:
+            started = False
+            for host, queue in self._waiting.items():
+                if queue and self._busy[host] < self._per_host:
+                    self._running[self._pool.submit(queue.popleft())] = host
+                    self._busy[host] += 1
+                    started = True
+
+
+def _wanting_text(storage: Storage, got: Retrieved) -> list[ItemData]:
+    """The items of a full-text source whose article pages are to be fetched: the new ones
+    with a link, newest first, at most MAX_ARTICLES_PER_FEED."""
+    if got.error is not None or not got.feed.full_text or not got.items:
+        return []
+    try:
+        with storage.read() as session:
+            by_guid, by_url = item_store.stored_refs(session, got.feed.id, got.items)
+    except Exception:  # noqa: BLE001 - the items are still stored (without texts); the cycle goes on
+        log.exception("feed %s: could not tell which items are new, so no article texts are fetched", got.feed.url)
+        return []
+    new = [item for item in plan_item_changes(got.feed.id, got.items, by_guid, by_url).new if item.url]
+    return sorted(new, key=lambda item: item.published, reverse=True)[:MAX_ARTICLES_PER_FEED]
 
 
 def _host(url: str) -> str:
@@ -187,8 +309,9 @@ def _record_failure(cycle: _Cycle, feed: FeedForUpdate, error: AggregatorError) 
 def _store_items(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
     feed, data, now = got.feed, got.data, cycle.now
     assert got.fetched is not None
-    placed: list[StoryMember] = []
     with cycle.storage.transaction() as session:
+        item_store.lock_story_placement(session, feed.id)
+        cycle.catch_up(session)
         by_guid, by_url = item_store.stored_refs(session, feed.id, got.items)
         changes = plan_item_changes(feed.id, got.items, by_guid, by_url)
         for item in sorted(changes.new, key=lambda new: new.published):  # stories grow in the order events were told
@@ -196,10 +319,11 @@ def _store_items(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
             if is_sponsored(item, cycle.sponsored):
                 item_store.add_item(session, feed.id, item, decision, None, now, sponsored=True)
                 continue
-            story_id = cycle.index.place(StoryCandidate(feed.id, item.published, item.title, item.summary))
-            row = item_store.add_item(session, feed.id, item, decision, story_id, now)
-            placed.append(StoryMember(row.id, row.story_id, feed.id, item.published, item.title, item.summary))
+            story_id = cycle.index.place(StoryCandidate(feed.id, item.published, item.title, decision_text(item.summary, item.full_text)))
+            item_store.add_item(session, feed.id, item, decision, story_id, now)
+        texts = item_store.stored_full_texts(session, [item_id for item_id, _ in changes.updated]) if feed.full_text else {}
         for item_id, item in changes.updated:
+            item = replace(item, full_text=texts.get(item_id))
             item_store.update_item(session, item_id, item, cycle.classifier.classify(_topic_input(item, feed)), now)
         hints = ScheduleHints(ttl=data.ttl if data else None, fresh_for=got.fetched.fresh_for)
         due = next_check(now, feed.id, feed.interval, 0, cycle.max_backoff, hints)
@@ -208,8 +332,6 @@ def _store_items(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
             title=data.title if data else None, site_url=data.link if data else None,
             notes=got.notes if data else None,
         )
-    for member in placed:  # only once committed, so a rolled-back item never joins a story
-        cycle.index.add(member)
     if got.fetched.permanent_url:
         log.info("feed %s moved permanently to %s; the new address is stored", feed.url, got.fetched.permanent_url)
     log.info("feed %s: %d new, %d updated, %d unchanged", feed.url, len(changes.new), len(changes.updated), changes.unchanged)
@@ -220,13 +342,5 @@ def _store_items(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
 
 
 def _topic_input(item: ItemData, feed: FeedForUpdate) -> TopicInput:
-    return TopicInput(title=item.title, summary=item.summary, categories=item.categories, feed_topic=feed.topic_hint)
-
-
-def _story_index(storage: Storage, settings: Settings, now: datetime) -> StoryIndex:
-    window = timedelta(hours=settings.stories.window_hours)
-    index = StoryIndex(window)
-    with storage.read() as session:
-        for member in item_store.recent_members(session, now - 2 * window):
-            index.add(StoryMember(*member))
-    return index
+    summary = decision_text(item.summary, item.full_text)
+    return TopicInput(title=item.title, summary=summary, categories=item.categories, feed_topic=feed.topic_hint)

@@ -2,7 +2,9 @@
 
 An entry's id is the story's permanent URL on this service, so it never changes while the
 story grows; `<updated>` moves when an outlet adds a report. Each entry links the lead
-report, and its content links every outlet's version and our story page.
+report, and its content links every outlet's version and our story page. The content tells
+the lead report's summary, or its whole article text where the source allows that
+(`[[feeds]] publish = "full_text"`, which storage reflects in `ItemView.full_text`).
 Pure: views in, bytes out; the web layer adds HTTP caching.
 """
 
@@ -15,6 +17,7 @@ from datetime import UTC, date, datetime
 from feedgen.feed import FeedGenerator
 from markupsafe import escape
 
+from aggregator.pipeline.fulltext import text_html
 from aggregator.pipeline.normalise import xml_safe as clean
 from aggregator.storage.queries import StoryView
 
@@ -90,7 +93,10 @@ def _generator(meta: FeedMeta, updated: datetime) -> FeedGenerator:
 
 def _story_html(story: StoryView, page_url: str) -> str:
     lead = story.lead
-    parts = [f"<p>{escape(lead.summary)}</p>"] if lead.summary else []
+    if lead.full_text:
+        parts = [text_html(lead.full_text)]
+    else:
+        parts = [f"<p>{escape(lead.summary)}</p>"] if lead.summary else []
     if lead.image_url:
         parts.insert(0, f'<p><img src="{escape(lead.image_url)}" alt=""></p>')
     links = "".join(

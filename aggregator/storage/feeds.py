@@ -9,14 +9,18 @@ longer polled); `last_error` says it in words. Deciding any of it is left to `po
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from aggregator.entities import FeedForUpdate, FeedNote, Fetched
+from aggregator.entities import FeedForUpdate, FeedNote, Fetched, PageSelectors
 from aggregator.errors import NotFound
 from aggregator.settings import FeedSettings
 from aggregator.storage.db import from_db, to_db
@@ -51,7 +55,17 @@ class FeedStore:
         self._default_interval = default_interval
 
     def sync_config(self, feeds: Sequence[FeedSettings], now: datetime) -> None:
-        """Make the stored feed list match config: add new ones, update names, disable removed."""
+        """Make the stored feed list match config: add new ones, update names, disable removed.
+        Several processes starting at once may race to add the same feed: the loser retries
+        and finds it."""
+        for attempt in range(3):
+            try:
+                return self._sync_config(feeds, now)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
+    def _sync_config(self, feeds: Sequence[FeedSettings], now: datetime) -> None:
         wanted = {feed.url: feed for feed in feeds}
         with self._sessions.begin() as session:
             rows = list(session.scalars(select(Feed)))
@@ -61,6 +75,7 @@ class FeedStore:
                 row = by_config.get(url) or by_url.get(url) or self._new_row(session, url, feed.name, now)
                 row.name, row.topic_hint, row.interval_minutes = feed.name, feed.topic, feed.interval_minutes
                 row.config_url, row.from_config, row.enabled = url, True, row.status != "gone"
+                _set_source(row, feed)
             for row in rows:
                 if row.from_config and (row.config_url or row.url) not in wanted:
                     row.enabled, row.from_config = False, False
@@ -97,11 +112,25 @@ class FeedStore:
         with self._sessions() as session:
             return _view(_find(session, id_or_url))
 
-    def due(self, now: datetime, include_all: bool = False) -> list[FeedForUpdate]:
-        query = select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.next_check_at, Feed.id)
-        if not include_all:
-            query = query.where(or_(Feed.next_check_at.is_(None), Feed.next_check_at <= to_db(now)))
-        with self._sessions() as session:
+    def claim(self, now: datetime, lease: timedelta, include_all: bool = False) -> list[FeedForUpdate]:
+        """Take the due feeds (every enabled one with `include_all`) that no other poller holds,
+        until `now + lease`. One statement does it, so two pollers never take the same feed:
+        PostgreSQL skips rows another transaction has locked, SQLite serialises writers. A
+        crashed poller's lease runs out; one that died on this machine is noticed at once."""
+        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        with self._sessions.begin() as session:
+            held = select(Feed.claimed_by).where(Feed.claimed_until > to_db(now)).distinct()
+            dead = [holder for holder in session.scalars(held) if holder and _died_here(holder)]
+            free = or_(Feed.claimed_until.is_(None), Feed.claimed_until <= to_db(now), Feed.claimed_by.in_(dead))
+            wanted = select(Feed.id).where(Feed.enabled.is_(True), free)
+            if not include_all:
+                wanted = wanted.where(or_(Feed.next_check_at.is_(None), Feed.next_check_at <= to_db(now)))
+            wanted = wanted.with_for_update(skip_locked=True)
+            session.execute(
+                update(Feed).where(Feed.id.in_(wanted)).values(claimed_until=to_db(now + lease), claimed_by=token)
+                .execution_options(synchronize_session=False)
+            )
+            query = select(Feed).where(Feed.claimed_by == token).order_by(Feed.next_check_at, Feed.id)
             return [self._for_update(row) for row in session.scalars(query)]
 
     def record_failure(self, feed_id: int, kind: str, message: str, now: datetime, next_check: datetime) -> None:
@@ -109,7 +138,7 @@ class FeedStore:
             row = session.get_one(Feed, feed_id)
             row.status, row.last_error = kind, message
             row.consecutive_errors += 1
-            row.last_fetched_at, row.next_check_at = to_db(now), to_db(next_check)
+            _fetched(row, now, next_check)
 
     def record_gone(self, feed_id: int, message: str, now: datetime) -> None:
         """The publisher said 410 Gone: the feed is kept, with its items, but no longer polled."""
@@ -117,7 +146,7 @@ class FeedStore:
             row = session.get_one(Feed, feed_id)
             row.status, row.last_error, row.enabled = "gone", message, False
             row.consecutive_errors += 1
-            row.last_fetched_at, row.next_check_at = to_db(now), None
+            _fetched(row, now, None)
 
     def holder_of(self, url: str, except_feed_id: int) -> str | None:
         """The name of another feed already fetched from `url`, if any."""
@@ -138,8 +167,8 @@ class FeedStore:
             row.status = notes[0].kind if notes else "ok"
             row.last_error = "; ".join(note.message for note in notes) if notes else None
         row.consecutive_errors = 0
-        row.last_fetched_at = row.last_success_at = to_db(now)
-        row.next_check_at = to_db(next_check)
+        row.last_success_at = to_db(now)
+        _fetched(row, now, next_check)
         if fetched.permanent_url:
             row.url = fetched.permanent_url
         if not fetched.not_modified:
@@ -158,8 +187,40 @@ class FeedStore:
         return FeedForUpdate(
             id=row.id, url=row.url, name=row.name, etag=row.etag, last_modified=row.last_modified,
             body_hash=row.body_hash, consecutive_errors=row.consecutive_errors, interval=interval,
-            topic_hint=row.topic_hint,
+            topic_hint=row.topic_hint, full_text=bool(row.full_text),
+            selectors=PageSelectors(**row.selectors) if row.kind == "html" and row.selectors else None,
         )
+
+
+def _set_source(row: Feed, feed: FeedSettings) -> None:
+    """How the source is read and republished; when the way of reading it changes, the page is
+    read again in full (its validators and body hash are forgotten)."""
+    selectors = feed.selectors.model_dump() if feed.selectors else None
+    if (row.kind or "feed", row.selectors) != (feed.kind, selectors):
+        row.etag = row.last_modified = row.body_hash = None
+    row.kind, row.selectors, row.full_text, row.publish = feed.kind, selectors, feed.full_text, feed.publish
+
+
+def _died_here(holder: str) -> bool:
+    """Whether a lease holder ("host:pid:token") was a process on this machine that is gone."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _fetched(row: Feed, now: datetime, next_check: datetime | None) -> None:
+    """The fetch is over: when it happened, when the next one is due, and the lease is free."""
+    row.last_fetched_at = to_db(now)
+    row.next_check_at = to_db(next_check) if next_check else None
+    row.claimed_until = row.claimed_by = None
 
 
 def _find(session: Session, id_or_url: str) -> Feed:

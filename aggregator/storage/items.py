@@ -12,18 +12,20 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from aggregator.entities import ItemData, TopicDecision
 from aggregator.pipeline.dedupe import StoredItemRef
+from aggregator.pipeline.fulltext import DECISION_CHARS, decision_text
 from aggregator.pipeline.lemmas import content_lemmas
 from aggregator.storage.db import from_db, to_db
-from aggregator.storage.models import Item, ItemTopic, Story
+from aggregator.storage.models import Feed, Item, ItemTopic, Story
 
 if TYPE_CHECKING:
     from aggregator.storage import Storage
 
+STORY_PLACEMENT_LOCK = 0x53746F72  # any constant shared by every poller
 Classify = Callable[[str, str, Sequence[str], str | None], TopicDecision]  # title, summary, categories, feed hint
 
 
@@ -96,7 +98,9 @@ def _fill(row: Item, item: ItemData, decision: TopicDecision | None, now: dateti
     row.title, row.summary, row.content_html = item.title, item.summary, item.content_html
     row.image_url, row.author, row.categories = item.image_url, item.author, list(item.categories)
     row.content_hash, row.published_at, row.updated_at = item.content_hash, to_db(item.published), to_db(now)
-    row.search_lemmas = " ".join(content_lemmas(item.text))
+    if item.full_text is not None:  # an update without a new fetch keeps the article text it had
+        row.full_text = item.full_text
+    row.search_lemmas = " ".join(content_lemmas("\n".join(part for part in (item.text, row.full_text) if part)))
     if decision is not None:
         set_topics(row, decision)
 
@@ -124,14 +128,36 @@ def refresh_story(story: Story) -> None:
     story.updated_at = max(m.published_at for m in members)
 
 
-def recent_members(session: Session, since: datetime) -> list[tuple[int, int, int, datetime, str, str]]:
-    """(item id, story id, feed id, published, title, summary) of items published since `since`."""
+def recent_members(session: Session, since: datetime, after_id: int = 0) -> list[tuple[int, int, int, datetime, str, str]]:
+    """(item id, story id, feed id, published, title, text) of the items in stories
+    published since `since` and stored after item `after_id`, in the order they were stored;
+    the text is the one stories are decided on (the article's head, else the summary)."""
+    head = func.substr(Item.full_text, 1, DECISION_CHARS + 1)
     query = (
-        select(Item.id, Item.story_id, Item.feed_id, Item.published_at, Item.title, Item.summary)
-        .where(Item.published_at >= to_db(since), Item.story_id.is_not(None))
-        .order_by(Item.published_at, Item.id)
+        select(Item.id, Item.story_id, Item.feed_id, Item.published_at, Item.title, Item.summary, head)
+        .where(Item.published_at >= to_db(since), Item.story_id.is_not(None), Item.id > after_id)
+        .order_by(Item.id)
     )
-    return [(r[0], r[1], r[2], from_db(r[3]), r[4], r[5]) for r in session.execute(query)]
+    return [(r[0], r[1], r[2], from_db(r[3]), r[4], decision_text(r[5], r[6])) for r in session.execute(query)]
+
+
+def stored_full_texts(session: Session, item_ids: Sequence[int]) -> dict[int, str]:
+    """The article texts already stored for these items (those that have one)."""
+    found: dict[int, str] = {}
+    for start in range(0, len(item_ids), 500):
+        query = select(Item.id, Item.full_text).where(Item.id.in_(item_ids[start : start + 500]), Item.full_text.is_not(None))
+        found.update((row[0], row[1]) for row in session.execute(query))
+    return found
+
+
+def lock_story_placement(session: Session, feed_id: int) -> None:
+    """Make this transaction the only one placing items into stories until it ends, so two
+    pollers never start two stories for one event: an advisory lock on PostgreSQL; on SQLite,
+    taking the write lock first (WAL readers are unaffected)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STORY_PLACEMENT_LOCK})
+    else:
+        session.execute(update(Feed).where(Feed.id == feed_id).values(claimed_by=Feed.claimed_by))
 
 
 def _ref_query():  # noqa: ANN202 - a SQLAlchemy Select
@@ -163,7 +189,8 @@ def reclassify(
             stories = set()
             for row in rows:
                 before = (row.topic, sorted(t.topic for t in row.topics))
-                set_topics(row, classify(row.title, row.summary, row.categories or (), row.feed.topic_hint))
+                text_read = decision_text(row.summary, row.full_text)
+                set_topics(row, classify(row.title, text_read, row.categories or (), row.feed.topic_hint))
                 if (row.topic, sorted(t.topic for t in row.topics)) != before:
                     row.updated_at = to_db(now)
                 if row.story is not None:

@@ -39,7 +39,14 @@ class Feed(Base):
     last_fetched_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     next_check_at: Mapped[datetime | None] = mapped_column(index=True)
+    claimed_until: Mapped[datetime | None]  # a poller's lease: nobody else fetches it until then
+    claimed_by: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
+    # What kind of source it is, from config.toml (NULL, as for feeds stored before these existed: a plain feed).
+    kind: Mapped[str | None] = mapped_column(String(16))  # "feed" or "html" (a news-list page)
+    selectors: Mapped[dict | None] = mapped_column(JSON)  # [feeds.selectors] of an "html" source
+    full_text: Mapped[bool | None] = mapped_column(Boolean)  # fetch each new item's article page for its text
+    publish: Mapped[str | None] = mapped_column(String(16))  # "summary" or "full_text": what curated Atom offers
 
     items: Mapped[list[Item]] = relationship(back_populates="feed", passive_deletes=True)
 
@@ -80,6 +87,7 @@ class Item(Base):
     title: Mapped[str] = mapped_column(Text)
     summary: Mapped[str] = mapped_column(Text, default="")
     content_html: Mapped[str] = mapped_column(Text, default="")
+    full_text: Mapped[str | None] = mapped_column(Text)  # the article's main text (sources with full_text = true)
     image_url: Mapped[str | None] = mapped_column(String(2000))
     author: Mapped[str | None] = mapped_column(String(300))
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)

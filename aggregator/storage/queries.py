@@ -41,6 +41,7 @@ class ItemView:
     sponsored: bool = False
     hidden: bool = False
     topic_locked: bool = False
+    full_text: str | None = None  # the article's text, only where its source allows republishing it
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,7 @@ def item_view(row: Item) -> ItemView:
         topics=tuple(sorted((t.topic for t in row.topics), key=lambda slug: slug != row.topic)),
         story_id=row.story_id, categories=tuple(row.categories or ()), sponsored=row.sponsored,
         hidden=row.hidden, topic_locked=row.topic_locked,
+        full_text=row.full_text if row.feed.publish == "full_text" else None,
     )
 
 

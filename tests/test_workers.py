@@ -1,0 +1,51 @@
+"""Several pollers sharing one database: every due feed is fetched by exactly one of them,
+and nothing is stored twice. Run on PostgreSQL by `make test` (and on SQLite too)."""
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import tomli_w
+from sqlalchemy import func, select, update
+
+from aggregator.storage import Storage
+from aggregator.storage.models import Feed, Item, Story
+from conftest import config_dict
+
+FEEDS, ROUNDS, POLLERS = 300, 3, 3
+AGGREGATOR = str(Path(sys.executable).parent / "aggregator")
+
+
+def rss(n: int) -> str:
+    items = "".join(
+        f"<item><title>Новость {n}-{k}: в районе {n} отремонтировали дорогу номер {k}</title>"
+        f"<link>https://outlet{n}.example/news/{k}</link><guid>o{n}-{k}</guid>"
+        f"<pubDate>Wed, 25 Nov 2026 0{k}:00:00 +0000</pubDate></item>"
+        for k in (1, 2)
+    )
+    return f'<rss version="2.0"><channel><title>Лента {n}</title>{items}</channel></rss>'
+
+
+def test_three_pollers_fetch_each_due_feed_exactly_once(tmp_path, feed_server):
+    feeds = {f"Лента {n}": feed_server.serve(f"/feed{n}.xml", rss(n)) for n in range(FEEDS)}
+    raw = config_dict(tmp_path, feeds, polling={"concurrency": 8})
+    config = tmp_path / "config.toml"
+    config.write_bytes(tomli_w.dumps(raw).encode())
+    storage = Storage(raw["database"]["url"])
+    for round_number in range(ROUNDS):
+        feed_server.requests.clear()
+        pollers = [subprocess.Popen([AGGREGATOR, "--config", str(config), "poll"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                   for _ in range(POLLERS)]
+        outputs = [p.communicate(timeout=240)[0].decode() for p in pollers]
+        assert all(p.returncode == 0 for p in pollers), outputs
+        hits = Counter(path for path, _ in feed_server.requests)
+        assert len(hits) == FEEDS and set(hits.values()) == {1}, f"round {round_number}: {hits.most_common(3)}"
+        assert sum(int(out.split(" feeds polled")[0].split()[-1]) for out in outputs) == FEEDS
+        with storage.transaction() as session:  # every feed due again
+            session.execute(update(Feed).values(next_check_at=None))
+    with storage.read() as session:
+        assert session.scalar(select(func.count()).select_from(Item)) == 2 * FEEDS
+        assert session.scalar(select(func.count(func.distinct(Item.guid))).select_from(Item)) == 2 * FEEDS
+        assert session.scalar(select(func.sum(Story.item_count))) == 2 * FEEDS
+    storage.close()
