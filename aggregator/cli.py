@@ -116,6 +116,14 @@ def reclassify(ctx: Context) -> None:
     click.echo(f"Reclassified {count} items (items whose topic an editor set were kept).")
 
 
+@cli.command()
+@pass_ctx
+def prune(ctx: Context) -> None:
+    """Delete stories older than [retention] keep_days (the scheduler does it daily)."""
+    pruned = ctx.service.prune()
+    click.echo(f"Pruned {pruned.stories} stories and {pruned.items} items older than {ctx.service.settings.retention.keep_days} days.")
+
+
 @cli.group()
 def feeds() -> None:
     """List, add and remove feeds."""

@@ -18,6 +18,7 @@ from aggregator.pipeline.poll import poll_cycle
 from aggregator.settings import Settings
 from aggregator.storage import Storage, editorial
 from aggregator.storage import items as item_store
+from aggregator.storage.retention import Pruned, prune
 
 
 def utc_now() -> datetime:
@@ -66,6 +67,11 @@ class Service:
         """The due feeds (or all), taken for this process so no other poller fetches them."""
         lease = timedelta(minutes=self.settings.polling.lease_minutes)
         return self.storage.feeds.claim(self.clock(), lease, include_all=include_all)
+
+    def prune(self) -> Pruned:
+        """Delete stories older than `[retention] keep_days`, in batches."""
+        cutoff = self.clock() - timedelta(days=self.settings.retention.keep_days)
+        return prune(self.storage, cutoff, self.settings.retention.batch)
 
     def poll(
         self, include_all: bool = False, feeds: Sequence[FeedForUpdate] | None = None,

@@ -150,6 +150,20 @@ class StorySettings(_Section):
     window_hours: PositiveFloat = 48
 
 
+class RetentionSettings(_Section):
+    """Stories whose last report is older than `keep_days` are deleted (with their items),
+    in batches, once a day by the scheduler or by `aggregator prune`."""
+
+    keep_days: Positive = 180
+    batch: Positive = 500
+
+
+class WebSubSettings(_Section):
+    """A WebSub hub to announce curated feed changes to (none by default)."""
+
+    hub: str | None = None
+
+
 class AdminSettings(_Section):
     """Who may correct the service. Secrets belong in the environment (AGGREGATOR_ADMIN_PASSWORD,
     AGGREGATOR_ADMIN_TOKEN, AGGREGATOR_SECRET_KEY); with no password and no token, admin is off."""
@@ -177,6 +191,8 @@ class Settings(_Section):
     classifier: ClassifierSettings = ClassifierSettings()
     stories: StorySettings = StorySettings()
     sponsored: SponsoredSettings = SponsoredSettings()
+    retention: RetentionSettings = RetentionSettings()
+    websub: WebSubSettings = WebSubSettings()
     admin: AdminSettings = AdminSettings()
     source: str = "<defaults>"
 
@@ -185,6 +201,10 @@ class Settings(_Section):
         for slug in self.topics:
             if not slug.replace("-", "").replace("_", "").isalnum() or not slug.isascii():
                 raise ValueError(f"topics.{slug}: a topic slug is ASCII letters, digits, - or _")
+        if self.retention.keep_days < self.digest.days_in_feed:
+            raise ValueError("[retention] keep_days: must be at least [digest] days_in_feed, or published days would lose their stories")
+        if self.websub.hub is not None:
+            _http_url(self.websub.hub)
         for index, feed in enumerate(self.feeds):
             if feed.topic is not None and feed.topic not in self.topics:
                 raise ValueError(f"feeds[{index}].topic: no topic {feed.topic!r} in [topics]")

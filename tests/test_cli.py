@@ -74,3 +74,9 @@ def test_reclassify_recomputes_stored_items(run):
     run("poll", "--all")
     result = run("reclassify")
     assert result.exit_code == 0 and "Reclassified 9 items" in result.output
+
+
+def test_prune_keeps_recent_stories(run):
+    run("poll", "--all")
+    result = run("prune")
+    assert result.exit_code == 0 and "Pruned 0 stories and 0 items older than 180 days." in result.output
