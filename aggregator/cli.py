@@ -77,15 +77,21 @@ def serve(ctx: Context, host: str, port: int, threads: int, no_scheduler: bool) 
 
 
 @cli.command()
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve this worker's Prometheus metrics on this port.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics port listens on.")
 @pass_ctx
-def worker(ctx: Context) -> None:
+def worker(ctx: Context, metrics_port: int | None, metrics_host: str) -> None:
     """Run the scheduler alone (no web), polling due feeds until stopped."""
-    from aggregator import scheduler
+    from aggregator import metrics, scheduler
 
     logging.getLogger().setLevel(logging.INFO)
+    service = ctx.service
+    if metrics_port:
+        metrics.serve_worker_metrics(metrics_port, metrics_host)
+        click.echo(f"Metrics on http://{metrics_host}:{metrics_port}/metrics")
     click.echo("Worker started; Ctrl-C stops it.")
     try:
-        scheduler.start(ctx.service, blocking=True)
+        scheduler.start(service, blocking=True)
     except (KeyboardInterrupt, SystemExit):
         click.echo("Worker stopped.")
 

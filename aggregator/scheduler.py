@@ -1,8 +1,10 @@
 """The embedded scheduler: APScheduler ticks, and each tick polls the due feeds.
 
 No business logic lives here: which feeds are due is storage's question and what a poll does
-is `Service.poll`; once a day it also prunes old stories (`Service.prune`). `serve` runs it in the background beside the web app; `worker` runs it
-alone in the foreground. Tests never start it.
+is `Service.poll`; once a day it also prunes old stories (`Service.prune`). `serve` runs it in
+the background beside the web app; `worker` runs it alone in the foreground. The web app under
+gunicorn (`gunicorn.conf.py`) never starts it. The started scheduler is kept on the service
+(`Service.scheduler`) so readiness can see it. Tests never start it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def start(service: Service, blocking: bool = False) -> BaseScheduler:
     )
     scheduler.add_job(_prune, "interval", args=[service], hours=24, id="prune", max_instances=1, coalesce=True,
                       next_run_time=datetime.now(service.settings.service.tz) + timedelta(minutes=5))
+    service.scheduler = scheduler
     scheduler.start()
     return scheduler
 

@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from threading import Lock
+from typing import TYPE_CHECKING
 
+from aggregator import websub
 from aggregator.entities import CycleOutcome, FeedForUpdate, FeedOutcome, TopicDecision
 from aggregator.pipeline.classify import LabelledText, TopicClassifier, TopicInput
 from aggregator.pipeline.poll import poll_cycle
@@ -19,6 +21,9 @@ from aggregator.settings import Settings
 from aggregator.storage import Storage, editorial
 from aggregator.storage import items as item_store
 from aggregator.storage.retention import Pruned, prune
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
 
 
 def utc_now() -> datetime:
@@ -33,6 +38,9 @@ class Service:
         self.clock = clock
         self.storage = Storage.from_settings(settings)
         self._poll_lock = Lock()
+        self.scheduler: BaseScheduler | None = None  # set by `scheduler.start` when this process polls on a schedule
+        self.cycle_running_since: datetime | None = None  # readiness watches these two (service clock)
+        self.last_cycle_at: datetime | None = None
         if classifier is not None:
             self.classifier = classifier
 
@@ -77,9 +85,15 @@ class Service:
         self, include_all: bool = False, feeds: Sequence[FeedForUpdate] | None = None,
         on_feed: Callable[[FeedOutcome], None] | None = None,
     ) -> CycleOutcome:
-        """One poll cycle; cycles in this process never overlap."""
+        """One poll cycle, then the WebSub hub told what changed; cycles in this process never overlap."""
         with self._poll_lock:
-            now = self.clock()
-            if feeds is None:
-                feeds = self.claim(include_all)
-            return poll_cycle(self.storage, self.settings, self.classifier, now, feeds=feeds, on_feed=on_feed)
+            now = self.cycle_running_since = self.clock()
+            try:
+                if feeds is None:
+                    feeds = self.claim(include_all)
+                outcome = poll_cycle(self.storage, self.settings, self.classifier, now, feeds=feeds, on_feed=on_feed)
+                self.last_cycle_at = self.clock()
+            finally:
+                self.cycle_running_since = None
+        websub.announce(self.storage, self.settings, outcome)
+        return outcome

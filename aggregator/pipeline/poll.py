@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -128,7 +129,7 @@ def poll_cycle(
         SponsoredRules.build(**settings.sponsored.model_dump()),
         timedelta(hours=settings.polling.max_backoff_hours), now,
     )
-    outcomes = []
+    outcomes, started = [], time.monotonic()
     jobs = settings.polling.concurrency if any(feed.full_text for feed in feeds) else len(feeds)  # articles are jobs too
     workers = max(1, min(settings.polling.concurrency, jobs))
     with make_client(policy, workers) as client:
@@ -149,7 +150,8 @@ def poll_cycle(
             if on_feed:
                 on_feed(outcome)
     finished = datetime.now(now.tzinfo)
-    metrics.CYCLE_SECONDS.observe((finished - now).total_seconds())
+    metrics.CYCLE_SECONDS.observe(time.monotonic() - started)
+    metrics.LAST_CYCLE.set(time.time())
     return CycleOutcome(tuple(outcomes), started=now, finished=finished)
 
 
@@ -160,7 +162,8 @@ def retrieve(
     """Fetch, parse (or scrape, for a news-list page: its dates are read in `tz`) and
     normalise one feed; any failure comes back as `error`."""
     try:
-        fetched = fetcher(feed, policy, client)
+        with metrics.FETCH_SECONDS.time():
+            fetched = fetcher(feed, policy, client)
         if fetched.not_modified:
             return Retrieved(feed, fetched)
         body_hash = hashlib.sha256(fetched.body or b"").hexdigest()

@@ -26,13 +26,15 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class FeedMeta:
-    """What identifies a curated feed: its URL (also its id), title and the site it belongs to."""
+    """What identifies a curated feed: its URL (also its id), title, the site it belongs to,
+    and the WebSub hub announcing its changes, if any."""
 
     self_url: str
     title: str
     subtitle: str
     site_url: str
     language: str = "ru"
+    hub: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ def _generator(meta: FeedMeta, updated: datetime) -> FeedGenerator:
     generator.title(clean(meta.title))
     generator.subtitle(clean(meta.subtitle))
     generator.link(href=meta.self_url, rel="self", type="application/atom+xml")
+    if meta.hub:
+        generator.link(href=meta.hub, rel="hub")
     generator.link(href=meta.site_url, rel="alternate", type="text/html")
     generator.language(meta.language)
     generator.generator("regional-news-aggregator")

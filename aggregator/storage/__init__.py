@@ -14,9 +14,9 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from aggregator.settings import Settings
-from aggregator.storage.db import create_schema, make_engine, make_sessions
+from aggregator.storage import migrate
+from aggregator.storage.db import make_engine, make_sessions
 from aggregator.storage.feeds import FeedStore, FeedView
-from aggregator.storage.search import create_search_schema
 
 
 class Storage:
@@ -31,8 +31,8 @@ class Storage:
         return cls(settings.database.url, timedelta(minutes=settings.polling.interval_minutes))
 
     def create_schema(self) -> None:
-        create_schema(self.engine)
-        create_search_schema(self.engine)
+        """Bring the database to the current schema (Alembic migrations; a new one is made whole)."""
+        migrate.upgrade(self.engine)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -8,7 +8,6 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from aggregator.storage.models import Base
 
 
 def make_engine(url: str) -> Engine:
@@ -22,10 +21,6 @@ def make_engine(url: str) -> Engine:
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
-
-
-def create_schema(engine: Engine) -> None:
-    Base.metadata.create_all(engine)
 
 
 def _ensure_sqlite_folder(url: str) -> None:

@@ -182,6 +182,24 @@ def data_version(session: Session, now: datetime) -> tuple:
     return tuple(session.execute(query).one())
 
 
+def feeds_in_error(session: Session) -> int:
+    """Enabled feeds whose last fetch failed (for /metrics)."""
+    return session.scalar(select(func.count(Feed.id)).where(Feed.enabled.is_(True), Feed.consecutive_errors > 0)) or 0
+
+
+def items_per_topic(session: Session) -> dict[str | None, int]:
+    """Stored items by primary topic (None: no topic), counted on the topic index (for /metrics)."""
+    return {topic: count for topic, count in session.execute(select(Item.topic, func.count()).group_by(Item.topic))}
+
+
+def topics_of_stories_touched_since(session: Session, since: datetime) -> set[str]:
+    """Every topic carried by an item of a story that gained or changed an item stored at or
+    after `since`: the topic feeds those stories appear in (for WebSub)."""
+    touched = select(Item.story_id).where(Item.updated_at >= to_db(since), Item.story_id.is_not(None))
+    query = select(ItemTopic.topic).join(Item, Item.id == ItemTopic.item_id).where(Item.story_id.in_(touched)).distinct()
+    return set(session.scalars(query))
+
+
 def _per_day(moments: Iterable[datetime], tz: ZoneInfo) -> dict[date, int]:
     return dict(Counter(from_db(moment).astimezone(tz).date() for moment in moments))
 

@@ -2,7 +2,8 @@
 
 Each item stores the lemmas of its title and summary (`items.search_lemmas`). On SQLite an
 FTS5 table mirrors that column through triggers and ranks with bm25; on PostgreSQL a GIN
-index over `to_tsvector('simple', search_lemmas)` does the same with ts_rank. The query is
+index over `to_tsvector('simple', search_lemmas)` does the same with ts_rank. Both are made
+by the first migration (aggregator/migrations). The query is
 lemmatised the same way; every word must match.
 """
 
@@ -10,26 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, selectinload
 
 from aggregator.pipeline.lemmas import content_lemmas
 from aggregator.storage.models import Item
 from aggregator.storage.queries import ItemView, item_view
 
-SQLITE_SCHEMA = [
-    "CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(search_lemmas, content='items', content_rowid='id')",
-    """CREATE TRIGGER IF NOT EXISTS items_fts_insert AFTER INSERT ON items BEGIN
-         INSERT INTO items_fts(rowid, search_lemmas) VALUES (new.id, new.search_lemmas); END""",
-    """CREATE TRIGGER IF NOT EXISTS items_fts_delete AFTER DELETE ON items BEGIN
-         INSERT INTO items_fts(items_fts, rowid, search_lemmas) VALUES ('delete', old.id, old.search_lemmas); END""",
-    """CREATE TRIGGER IF NOT EXISTS items_fts_update AFTER UPDATE OF search_lemmas ON items BEGIN
-         INSERT INTO items_fts(items_fts, rowid, search_lemmas) VALUES ('delete', old.id, old.search_lemmas);
-         INSERT INTO items_fts(rowid, search_lemmas) VALUES (new.id, new.search_lemmas); END""",
-]
-POSTGRES_SCHEMA = [
-    "CREATE INDEX IF NOT EXISTS ix_items_search ON items USING gin (to_tsvector('simple', search_lemmas))",
-]
 READER_VISIBLE = "NOT items.hidden AND NOT items.sponsored"
 SQLITE_QUERY = f"""SELECT items.id FROM items_fts JOIN items ON items.id = items_fts.rowid
                    WHERE items_fts MATCH :query AND {READER_VISIBLE}
@@ -45,13 +33,6 @@ class SearchResults:
     query_lemmas: tuple[str, ...]
     items: list[ItemView]
     has_more: bool
-
-
-def create_search_schema(engine: Engine) -> None:
-    statements = SQLITE_SCHEMA if engine.dialect.name == "sqlite" else POSTGRES_SCHEMA
-    with engine.begin() as connection:
-        for statement in statements:
-            connection.execute(text(statement))
 
 
 def search_items(session: Session, query: str, limit: int = 20, offset: int = 0) -> SearchResults:

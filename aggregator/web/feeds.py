@@ -23,10 +23,15 @@ def public_url(path: str) -> str:
     return service().settings.service.base_url + path
 
 
+def _hub() -> str | None:
+    """The WebSub hub the curated feeds declare (`[websub] hub`), which `websub` notifies."""
+    return service().settings.websub.hub
+
+
 @bp.get("/feeds/all.atom")
 def all_atom():
     settings = service().settings.service
-    meta = FeedMeta(public_url(request.path), settings.title, "Все сюжеты", public_url("/"), settings.language)
+    meta = FeedMeta(public_url(request.path), settings.title, "Все сюжеты", public_url("/"), settings.language, _hub())
     return _stories_feed(meta, topic=None)
 
 
@@ -36,7 +41,7 @@ def topic_atom(slug: str):
     if slug not in svc.topic_titles:
         abort(404, f"no topic {slug!r}")
     title = f"{svc.topic_titles[slug]} — {svc.settings.service.title}"
-    meta = FeedMeta(public_url(request.path), title, svc.topic_titles[slug], public_url(f"/topics/{slug}"), svc.settings.service.language)
+    meta = FeedMeta(public_url(request.path), title, svc.topic_titles[slug], public_url(f"/topics/{slug}"), svc.settings.service.language, _hub())
     return _stories_feed(meta, topic=slug)
 
 
@@ -53,7 +58,7 @@ def digest_feed():
             stories = queries.stories_first_published(session, *day_bounds(day, tz))
             if stories:
                 days.append(_digest_day(day, stories))
-    meta = FeedMeta(public_url(request.path), f"{settings.service.title}: дайджест дня", "Главное за день", public_url("/"), settings.service.language)
+    meta = FeedMeta(public_url(request.path), f"{settings.service.title}: дайджест дня", "Главное за день", public_url("/"), settings.service.language, _hub())
     updated = max((d.updated for d in days), default=None)
     return conditional(digest_atom(meta, days), ATOM, updated)
 

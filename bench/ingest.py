@@ -1,0 +1,72 @@
+"""Cold ingest: the whole pipeline's items/s ÷ `feedparser.parse` alone, on the same documents.
+
+Local feeds of 100 generated Russian items each (`bench.corpus`) are served on 127.0.0.1 by
+`bench.feedserver`; a fresh process (`bench.cycle`) builds the service on an empty SQLite
+database, fits the classifier (reported apart, not timed), then runs one
+`poll(include_all=True)`: fetch over loopback, parse, normalise, classify, group into
+stories, store. The same process times `feedparser.parse` with its default settings on the
+same documents just before and just after, and the ratio is taken against their mean.
+Each round uses a new process and a new database; the figure is the median round.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import SEED, FeedServerProcess, Row, config_dict, median, print_row, run_child, write_config
+
+ITEMS_PER_FEED = 100
+TARGET = 1.0
+
+
+def run(quick: bool = False, feeds: int | None = None, rounds: int | None = None) -> dict:
+    feeds = feeds or (5 if quick else 20)
+    rounds = rounds or (1 if quick else 3)
+    now = time.time()
+    results = []
+    with FeedServerProcess(feeds, ITEMS_PER_FEED, latency=0.0, now=now) as server, tempfile.TemporaryDirectory() as tmp:
+        for number in range(rounds):
+            config = write_config(Path(tmp) / f"config{number}.toml", config_dict(Path(tmp) / f"ingest{number}.db", server.feed_list()))
+            child = run_child("bench.cycle", str(config), "--baseline", str(feeds), str(ITEMS_PER_FEED), str(SEED), str(now))
+            results.append(_round(child, feeds))
+    best = sorted(results, key=lambda r: r["ratio"])[len(results) // 2]
+    row = Row(
+        "ingest: pipeline items/s ÷ feedparser.parse items/s", median(r["ratio"] for r in results), TARGET,
+        raw={
+            "feeds": feeds, "items": feeds * ITEMS_PER_FEED, "rounds": rounds,
+            "pipeline_items_per_s": best["pipeline_items_per_s"], "feedparser_items_per_s": best["feedparser_items_per_s"],
+            "pipeline_ms_per_item": 1000 / best["pipeline_items_per_s"], "feedparser_ms_per_item": 1000 / best["feedparser_items_per_s"],
+            "pipeline_cpu_ms_per_item": best["pipeline_cpu_ms_per_item"], "stored": best["stored"],
+            "classifier_fit_s": best["classifier_fit_seconds"],
+        },
+        note="classifier fit excluded from the timing, reported as classifier_fit_s",
+    )
+    return {"rows": [row], "rounds": results}
+
+
+def _round(child: dict, feeds: int) -> dict:
+    cycle = child["cycles"][0]
+    if cycle["errors"]:
+        raise RuntimeError(f"ingest: {cycle['errors']} feeds failed: {cycle['first_error']}")
+    items = feeds * ITEMS_PER_FEED
+    pipeline = items / cycle["seconds"]
+    baseline = (child["baseline_before"]["items_per_s"] + child["baseline_after"]["items_per_s"]) / 2
+    return {
+        "ratio": pipeline / baseline, "pipeline_items_per_s": pipeline, "feedparser_items_per_s": baseline,
+        "pipeline_seconds": cycle["seconds"], "pipeline_cpu_ms_per_item": 1000 * cycle["cpu_seconds"] / items,
+        "stored": cycle["new"], "classifier_fit_seconds": child["classifier_fit_seconds"],
+        "document_bytes": child["document_bytes"],
+    }
+
+
+def main(argv: list[str]) -> int:
+    for row in run(quick="--quick" in argv)["rows"]:
+        print_row(row)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
