@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from aggregator import websub
 from aggregator.entities import CycleOutcome, FeedForUpdate, FeedOutcome, TopicDecision
 from aggregator.pipeline.classify import LabelledText, TopicClassifier, TopicInput
-from aggregator.pipeline.poll import poll_cycle
+from aggregator.pipeline.poll import StoryPlacer, poll_cycle
 from aggregator.settings import Settings
 from aggregator.storage import Storage, editorial
 from aggregator.storage import items as item_store
@@ -38,6 +38,7 @@ class Service:
         self.clock = clock
         self.storage = Storage.from_settings(settings)
         self._poll_lock = Lock()
+        self.stories = StoryPlacer(timedelta(hours=settings.stories.window_hours))
         self.scheduler: BaseScheduler | None = None  # set by `scheduler.start` when this process polls on a schedule
         self.cycle_running_since: datetime | None = None  # readiness watches these two (service clock)
         self.last_cycle_at: datetime | None = None
@@ -91,7 +92,9 @@ class Service:
             try:
                 if feeds is None:
                     feeds = self.claim(include_all)
-                outcome = poll_cycle(self.storage, self.settings, self.classifier, now, feeds=feeds, on_feed=on_feed)
+                outcome = poll_cycle(
+                    self.storage, self.settings, self.classifier, now, feeds=feeds, on_feed=on_feed, stories=self.stories,
+                )
                 self.last_cycle_at = self.clock()
             finally:
                 self.cycle_running_since = None

@@ -92,23 +92,32 @@ class _AwaitingText:
 
 
 @dataclass
-class _Cycle:
-    """What the storing side of one cycle works with. The story index catches up with every
-    item stored since it last looked (by this poller or another) before each feed is placed."""
+class StoryPlacer:
+    """A poller's story index, kept from cycle to cycle. Before it places a feed's new items it
+    catches up with every item stored since it last looked, by this poller or another; a
+    cycle whose feeds bring nothing new never touches it."""
 
-    storage: Storage
-    classifier: TopicClassifier
-    index: StoryIndex
-    sponsored: SponsoredRules
-    max_backoff: timedelta
-    now: datetime
-    seen_item_id: int = 0
+    def __init__(self, window: timedelta) -> None:
+        self.index = StoryIndex(window)
+        self.seen_item_id = 0
 
-    def catch_up(self, session: Session) -> None:
-        since = self.now - 2 * self.index.window
+    def catch_up(self, session: Session, now: datetime) -> None:
+        since = now - self.index.window
         for member in item_store.recent_members(session, since, after_id=self.seen_item_id):
             self.index.add(StoryMember(*member))
             self.seen_item_id = member[0]
+
+
+@dataclass
+class _Cycle:
+    """What the storing side of one cycle works with."""
+
+    storage: Storage
+    classifier: TopicClassifier
+    stories: StoryPlacer
+    sponsored: SponsoredRules
+    max_backoff: timedelta
+    now: datetime
 
 
 def poll_cycle(
@@ -119,13 +128,15 @@ def poll_cycle(
     feeds: Sequence[FeedForUpdate] | None = None,
     on_feed: Callable[[FeedOutcome], None] | None = None,
     fetcher: Fetcher = fetch_feed,
+    stories: StoryPlacer | None = None,
 ) -> CycleOutcome:
-    """Poll `feeds` (default: the due ones) and store what they bring."""
+    """Poll `feeds` (default: the due ones) and store what they bring; `stories` is the
+    poller's story index (a fresh one by default)."""
     if feeds is None:
         feeds = storage.feeds.claim(now, timedelta(minutes=settings.polling.lease_minutes))
     policy = FetchPolicy.from_settings(settings.polling)
     cycle = _Cycle(
-        storage, classifier, StoryIndex(timedelta(hours=settings.stories.window_hours)),
+        storage, classifier, stories or StoryPlacer(timedelta(hours=settings.stories.window_hours)),
         SponsoredRules.build(**settings.sponsored.model_dump()),
         timedelta(hours=settings.polling.max_backoff_hours), now,
     )
@@ -313,16 +324,17 @@ def _store_items(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
     feed, data, now = got.feed, got.data, cycle.now
     assert got.fetched is not None
     with cycle.storage.transaction() as session:
-        item_store.lock_story_placement(session, feed.id)
-        cycle.catch_up(session)
         by_guid, by_url = item_store.stored_refs(session, feed.id, got.items)
         changes = plan_item_changes(feed.id, got.items, by_guid, by_url)
+        if changes.new:
+            item_store.lock_story_placement(session, feed.id)
+            cycle.stories.catch_up(session, now)
         for item in sorted(changes.new, key=lambda new: new.published):  # stories grow in the order events were told
             decision = cycle.classifier.classify(_topic_input(item, feed))
             if is_sponsored(item, cycle.sponsored):
                 item_store.add_item(session, feed.id, item, decision, None, now, sponsored=True)
                 continue
-            story_id = cycle.index.place(StoryCandidate(feed.id, item.published, item.title, decision_text(item.summary, item.full_text)))
+            story_id = cycle.stories.index.place(StoryCandidate(feed.id, item.published, item.title, decision_text(item.summary, item.full_text)))
             item_store.add_item(session, feed.id, item, decision, story_id, now)
         texts = item_store.stored_full_texts(session, [item_id for item_id, _ in changes.updated]) if feed.full_text else {}
         for item_id, item in changes.updated:
