@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from threading import Thread
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -61,11 +63,11 @@ def exposition(stored: StoredGauges) -> bytes:
     return generate_latest(_process_registry()) + generate_latest(scraped)
 
 
-def serve_worker_metrics(port: int, host: str = "127.0.0.1") -> None:
+def serve_worker_metrics(port: int, host: str = "127.0.0.1") -> tuple[WSGIServer, Thread]:
     """Expose this process's own metrics on http://host:port/ (a background thread). A
     worker must not share the web's PROMETHEUS_MULTIPROC_DIR, or /metrics would count its
     numbers a second time."""
-    start_http_server(port, addr=host, registry=REGISTRY)
+    return start_http_server(port, addr=host, registry=REGISTRY)
 
 
 def _process_registry() -> CollectorRegistry:

@@ -63,7 +63,7 @@ class Story(Base):
     updated_at: Mapped[datetime] = mapped_column(index=True)
     item_count: Mapped[int] = mapped_column(Integer, default=0)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
-    pinned_until: Mapped[datetime | None]
+    pinned_until: Mapped[datetime | None] = mapped_column(index=True)
 
     items: Mapped[list[Item]] = relationship(back_populates="story", order_by="Item.published_at")
 

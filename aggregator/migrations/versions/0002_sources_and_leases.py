@@ -1,4 +1,5 @@
-"""News-list page sources and article full text; leases for several pollers.
+"""News-list page sources and article full text; leases for several pollers; an index for
+pinned stories (the page cache asks for them on every data-version check).
 
 Revision ID: 0002
 Revises: 0001
@@ -30,9 +31,11 @@ def upgrade() -> None:
     for column in FEED_COLUMNS:
         op.add_column("feeds", column)
     op.add_column("items", sa.Column("full_text", sa.Text(), nullable=True))
+    op.create_index("ix_stories_pinned_until", "stories", ["pinned_until"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_stories_pinned_until", table_name="stories")
     op.drop_column("items", "full_text")
     for column in reversed(FEED_COLUMNS):
         op.drop_column("feeds", column.name)
