@@ -34,10 +34,10 @@ def announce(storage: Storage, settings: Settings, outcome: CycleOutcome) -> lis
         return []
     try:
         urls = changed_feed_urls(settings.service.base_url, _changed_topics(storage, settings, outcome))
+        return notify_hub(hub, urls, FetchPolicy.from_settings(settings.polling))
     except Exception:  # noqa: BLE001 - a failed announcement must never break the cycle
-        log.exception("WebSub: could not tell which feeds changed; hub %s not notified", hub)
+        log.exception("WebSub: announcing the changed feeds to hub %s failed", hub)
         return []
-    return notify_hub(hub, urls, FetchPolicy.from_settings(settings.polling))
 
 
 def changed_feed_urls(base_url: str, topics: Iterable[str]) -> list[str]:

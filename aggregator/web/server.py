@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.config import Config
 
 
 class _OneProcess(BaseApplication):
@@ -29,4 +30,6 @@ def serve_app(build: Callable[[], Flask], host: str, port: int, threads: int = 8
         "bind": f"{host}:{port}", "workers": 1, "worker_class": "gthread", "threads": threads,
         "accesslog": None, "errorlog": "-", "loglevel": "warning", "timeout": 120, "graceful_timeout": 10,
     }
+    if "control_socket_disable" in Config().settings:  # gunicorn >= 27 would open a control socket in $HOME
+        options["control_socket_disable"] = True
     _OneProcess(build, options).run()
