@@ -302,10 +302,20 @@ def _store(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
     if got.error is not None:
         return _record_failure(cycle, feed, got.error)
     try:
+        if got.unchanged_body and not (got.fetched and got.fetched.permanent_url):
+            return _record_unchanged(cycle, got)
         return _store_items(cycle, got)
     except Exception as exc:  # noqa: BLE001 - recorded on the feed, the cycle goes on
         log.exception("storing feed %s failed", feed.url)
         return _record_failure(cycle, feed, FetchError(f"storing failed: {exc}", kind="store_error"))
+
+
+def _record_unchanged(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
+    feed = got.feed
+    assert got.fetched is not None
+    hints = ScheduleHints(fresh_for=got.fetched.fresh_for)
+    cycle.storage.feeds.record_unchanged(feed.id, cycle.now, next_check(cycle.now, feed.id, feed.interval, 0, cycle.max_backoff, hints))
+    return FeedOutcome(feed.id, feed.url, feed.name, not_modified=True)
 
 
 def _record_failure(cycle: _Cycle, feed: FeedForUpdate, error: AggregatorError) -> FeedOutcome:

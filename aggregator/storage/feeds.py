@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -153,6 +153,19 @@ class FeedStore:
         with self._sessions() as session:
             query = select(Feed.name).where(Feed.url == url, Feed.id != except_feed_id)
             return session.scalar(query)
+
+    def record_unchanged(self, feed_id: int, now: datetime, next_check: datetime) -> None:
+        """A 304 or the same body again: one UPDATE, no items to look at. The health found when
+        the document was last read stands, unless the feed was failing until now."""
+        recovered = or_(Feed.consecutive_errors > 0, Feed.status == "new")
+        values = {
+            Feed.status: case((recovered, "ok"), else_=Feed.status),
+            Feed.last_error: case((recovered, None), else_=Feed.last_error),
+            Feed.consecutive_errors: 0, Feed.last_success_at: to_db(now), Feed.last_fetched_at: to_db(now),
+            Feed.next_check_at: to_db(next_check), Feed.claimed_until: None, Feed.claimed_by: None,
+        }
+        with self._sessions.begin() as session:
+            session.execute(update(Feed).where(Feed.id == feed_id).values(values))
 
     def record_success(
         self, session: Session, feed_id: int, fetched: Fetched, body_hash: str | None, now: datetime, next_check: datetime,
