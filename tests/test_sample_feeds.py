@@ -80,3 +80,20 @@ def test_advertising_stays_stored_but_out_of_stories_feeds_and_digest(demo_servi
         assert want["title"] not in atom and want["title"] not in digest
     flagged = [i for i in client.get("/api/items?limit=500").json["items"] if i["sponsored"]]
     assert sorted(i["url"] for i in flagged) == sorted(want["canonical_url"] for want in ads)
+
+
+def test_outlets_reporting_the_same_event_share_a_story(stored):
+    """Pairwise on the bundled samples: pairs an editor would group, and near misses kept apart."""
+    truth = {want["canonical_url"]: want["story"] for _, want in expected_items() if not want["sponsored"]}
+    urls = sorted(truth)
+    same_truth = same_both = same_ours = 0
+    for i, a in enumerate(urls):
+        for b in urls[i + 1:]:
+            ours = stored[a].story_id == stored[b].story_id
+            theirs = truth[a] is not None and truth[a] == truth[b]
+            same_truth += theirs
+            same_ours += ours
+            same_both += ours and theirs
+    precision, recall = same_both / same_ours, same_both / same_truth
+    print(f"\nsample stories: pairwise precision {precision:.3f}, recall {recall:.3f}")
+    assert precision >= 0.95 and recall >= 0.9
