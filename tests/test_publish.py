@@ -78,3 +78,12 @@ def test_the_digest_feed_has_one_entry_per_past_day(polled, clock):
     feed = feedparser.parse(polled.get("/feeds/digest.atom").data)
     assert [e.id for e in feed.entries] == ["http://news.test/digest/2026-11-25"]
     assert "На Гоголя сгорел деревянный дом" in feed.entries[0].content[0].value
+
+
+@pytest.mark.parametrize("path", ["/feeds/all.atom", "/feeds/digest.atom", "/feeds/sport.atom"])
+def test_every_entry_has_an_author_as_atom_requires(polled, clock, path):
+    clock[0] = NOW + timedelta(days=1)  # so the digest feed has a past day
+    feed = feedparser.parse(polled.get(path).data)
+    assert feed.entries
+    for entry in feed.entries:
+        assert entry.get("author") or feed.feed.get("author")

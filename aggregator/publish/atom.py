@@ -90,6 +90,7 @@ def _generator(meta: FeedMeta, updated: datetime) -> FeedGenerator:
         generator.link(href=meta.hub, rel="hub")
     generator.link(href=meta.site_url, rel="alternate", type="text/html")
     generator.language(meta.language)
+    generator.author(name=clean(meta.title))  # Atom needs a feed author when an entry has none (digest days)
     generator.generator("regional-news-aggregator")
     generator.updated(updated)
     return generator
