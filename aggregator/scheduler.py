@@ -10,7 +10,9 @@ gunicorn (`gunicorn.conf.py`) never starts it. The started scheduler is kept on 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -19,6 +21,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from aggregator.service import Service
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def start(service: Service, blocking: bool = False) -> BaseScheduler:
@@ -36,20 +39,21 @@ def start(service: Service, blocking: bool = False) -> BaseScheduler:
 
 
 def _prune(service: Service) -> None:
-    try:
-        pruned = service.prune()
-    except Exception:  # noqa: BLE001 - the scheduler must keep ticking
-        log.exception("pruning old stories failed")
-        return
-    if pruned.items:
+    pruned = _guarded("pruning old stories", service.prune)
+    if pruned and pruned.items:
         log.info("pruned %d stories and %d items", pruned.stories, pruned.items)
 
 
 def _tick(service: Service) -> None:
-    try:
-        outcome = service.poll()
-    except Exception:  # noqa: BLE001 - the scheduler must keep ticking
-        log.exception("poll cycle could not run")
-        return
-    if outcome.feeds:
+    outcome = _guarded("a poll cycle", service.poll)
+    if outcome and outcome.feeds:
         log.info("poll cycle: %d feeds, %d new items, %d failed", len(outcome.feeds), outcome.new, outcome.failed)
+
+
+def _guarded(what: str, job: Callable[[], T]) -> T | None:
+    """Run a job; a failure is logged and the scheduler keeps ticking."""
+    try:
+        return job()
+    except Exception:  # noqa: BLE001
+        log.exception("%s failed", what)
+        return None

@@ -11,12 +11,11 @@ Each round uses a new process and a new database; the figure is the median round
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import SEED, FeedServerProcess, Row, config_dict, median, print_row, run_child, write_config
+from bench.common import SEED, FeedServerProcess, Row, config_dict, median, run_child, write_config
 
 ITEMS_PER_FEED = 100
 TARGET = 1.0
@@ -60,13 +59,3 @@ def _round(child: dict, feeds: int) -> dict:
         "stored": cycle["new"], "classifier_fit_seconds": child["classifier_fit_seconds"],
         "document_bytes": child["document_bytes"],
     }
-
-
-def main(argv: list[str]) -> int:
-    for row in run(quick="--quick" in argv)["rows"]:
-        print_row(row)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -7,10 +7,9 @@ right after start-up and the classifier fit, which every cycle carries.
 
 from __future__ import annotations
 
-import sys
 
-from bench.common import Row, print_row, run_child
-from bench.fleet import close_all, get_fleet
+from bench.common import Row, run_child
+from bench.fleet import get_fleet
 
 TARGET_MB = 250.0
 
@@ -27,16 +26,3 @@ def run(quick: bool = False) -> dict:
             raw={"rss_after_fit_mb": steady["rss_after_fit_mb"]}),
     ]
     return {"rows": rows}
-
-
-def main(argv: list[str]) -> int:
-    try:
-        for row in run(quick="--quick" in argv)["rows"]:
-            print_row(row)
-    finally:
-        close_all()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

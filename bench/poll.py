@@ -10,10 +10,9 @@ is the median cycle's wall time ÷ the ideal, latency × feeds ÷ `[polling] con
 
 from __future__ import annotations
 
-import sys
 
-from bench.common import Row, median, print_row, run_child
-from bench.fleet import close_all, get_fleet
+from bench.common import Row, median, run_child
+from bench.fleet import get_fleet
 
 CYCLES = 3
 TARGET_RATIO = 1.2
@@ -47,16 +46,3 @@ def run(quick: bool = False) -> dict:
             raw={"cpu_s_per_cycle": [round(c["cpu_seconds"], 3) for c in cycles], "feeds": fleet.feeds}),
     ]
     return {"rows": rows, "steady": child}
-
-
-def main(argv: list[str]) -> int:
-    try:
-        for row in run(quick="--quick" in argv)["rows"]:
-            print_row(row)
-    finally:
-        close_all()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

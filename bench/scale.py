@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import random
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -33,7 +32,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, insert, text
 
-from bench.common import SEED, Row, config_dict, print_row
+from bench.common import SEED, Row, config_dict
 from bench.corpus import outlet, synthetic_texts
 
 SMALL = 10_000
@@ -245,13 +244,3 @@ def _flush(engine, items: list, stories: list, links: list, Item, Story, ItemTop
     del stories[: len(done)]
     items.clear()
     links.clear()
-
-
-def main(argv: list[str]) -> int:
-    for row in run(quick="--quick" in argv)["rows"]:
-        print_row(row)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -19,14 +19,13 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from bench.common import PYTHON, REPO_ROOT, FeedServerProcess, Row, config_dict, median, print_row, run_child, write_config
+from bench.common import PYTHON, REPO_ROOT, FeedServerProcess, Row, config_dict, median, run_child, write_config
 
 ITEMS_PER_FEED = 100
 WRK_CONNECTIONS = 4
@@ -176,13 +175,3 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def main(argv: list[str]) -> int:
-    for row in run(quick="--quick" in argv)["rows"]:
-        print_row(row)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -3,7 +3,6 @@ and can be undone."""
 
 import re
 
-import feedparser
 import pytest
 
 from aggregator import create_app

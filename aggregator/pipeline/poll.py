@@ -293,7 +293,7 @@ def _host(url: str) -> str:
 
 
 def _store(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
-    feed, now = got.feed, cycle.now
+    feed = got.feed
     if got.error is None and got.fetched is not None and got.fetched.permanent_url:
         holder = cycle.storage.feeds.holder_of(got.fetched.permanent_url, feed.id)
         if holder is not None:
