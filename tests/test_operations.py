@@ -299,7 +299,12 @@ def test_gunicorn_serves_the_app_with_several_workers_and_no_scheduler(tmp_path,
             exposed = answer.read().decode()
     finally:
         web.terminate()
-        _, log = web.communicate(timeout=30)
+        try:
+            _, log = web.communicate(timeout=60)  # graceful_timeout is 10 s; the master kills what lingers past it
+        except subprocess.TimeoutExpired:
+            web.kill()
+            _, log = web.communicate()
+            pytest.fail(f"gunicorn did not stop within 60 s of SIGTERM:\n{log}")
     assert ready == {"status": "ok", "checks": {"database": "ok", "scheduler": "not in this process"}}
     assert 'aggregator_items_per_topic{topic="incidents"} 1.0' in exposed and "aggregator_items_ingested_total" in exposed
     assert log.count("Booting worker") == 2 and "Traceback" not in log
