@@ -49,6 +49,7 @@ from aggregator.pipeline.sponsored import SponsoredRules, is_sponsored
 from aggregator.settings import Settings
 from aggregator.storage import Storage
 from aggregator.storage import items as item_store
+from aggregator.storage.items import PlacedItem
 
 log = logging.getLogger(__name__)
 Fetcher = Callable[[FeedForUpdate, FetchPolicy, httpx.Client], Fetched]
@@ -339,13 +340,15 @@ def _store_items(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
         if changes.new:
             item_store.lock_story_placement(session, feed.id)
             cycle.stories.catch_up(session, now)
+        placed = []
         for item in sorted(changes.new, key=lambda new: new.published):  # stories grow in the order events were told
             decision = cycle.classifier.classify(_topic_input(item, feed))
             if is_sponsored(item, cycle.sponsored):
-                item_store.add_item(session, feed.id, item, decision, None, now, sponsored=True)
+                placed.append(PlacedItem(item, decision, sponsored=True))
                 continue
             story_id = cycle.stories.index.place(StoryCandidate(feed.id, item.published, item.title, decision_text(item.summary, item.full_text)))
-            item_store.add_item(session, feed.id, item, decision, story_id, now)
+            placed.append(PlacedItem(item, decision, story_id))
+        item_store.add_items(session, feed.id, placed, now)
         texts = item_store.stored_full_texts(session, [item_id for item_id, _ in changes.updated]) if feed.full_text else {}
         for item_id, item in changes.updated:
             item = replace(item, full_text=texts.get(item_id))

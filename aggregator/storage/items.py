@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,19 @@ if TYPE_CHECKING:
     from aggregator.storage import Storage
 
 STORY_PLACEMENT_LOCK = 0x53746F72  # any constant shared by every poller
+
+
+@dataclass(frozen=True)
+class PlacedItem:
+    """A new item with the decisions taken about it: its topics, and the story it joins
+    (None: it starts one) unless it is advertising."""
+
+    item: ItemData
+    decision: TopicDecision
+    story_id: int | None = None
+    sponsored: bool = False
+
+
 Classify = Callable[[str, str, Sequence[str], str | None], TopicDecision]  # title, summary, categories, feed hint
 
 
@@ -45,23 +59,27 @@ def stored_refs(session: Session, feed_id: int, items: Iterable[ItemData]) -> tu
     return by_guid, by_url
 
 
-def add_item(
-    session: Session, feed_id: int, item: ItemData, decision: TopicDecision, story_id: int | None, now: datetime,
-    sponsored: bool = False,
-) -> Item:
-    """Insert a new item, in a new story unless `story_id` names one to join; advertising
-    stays out of stories altogether."""
-    row = Item(feed_id=feed_id, guid=item.guid, fetched_at=to_db(now), sponsored=sponsored)
-    _fill(row, item, decision, now)
-    session.add(row)
-    if sponsored:
-        session.flush()
-        return row
-    story = session.get_one(Story, story_id) if story_id is not None else _new_story(session, item, now)
-    row.story = story
+def add_items(session: Session, feed_id: int, placed: Iterable[PlacedItem], now: datetime) -> list[Item]:
+    """Insert a feed's new items, each in a new story unless its `story_id` names one to join
+    (advertising stays out of stories altogether), then bring every touched story up to date.
+    One flush for the lot: SQLAlchemy sends the INSERTs in batches, not one round trip each."""
+    placed = list(placed)
+    joined = {new.story_id for new in placed if new.story_id is not None and not new.sponsored}
+    known = {story.id: story for story in session.scalars(select(Story).where(Story.id.in_(joined)))} if joined else {}
+    rows: list[Item] = []
+    touched: dict[int, Story] = {}
+    for new in placed:
+        row = Item(feed_id=feed_id, guid=new.item.guid, fetched_at=to_db(now), sponsored=new.sponsored)
+        _fill(row, new.item, new.decision, now)
+        session.add(row)
+        rows.append(row)
+        if not new.sponsored:
+            row.story = known[new.story_id] if new.story_id is not None else _new_story(session, new.item)
+            touched[id(row.story)] = row.story
     session.flush()
-    refresh_story(story)
-    return row
+    for story in touched.values():
+        refresh_story(story)
+    return rows
 
 
 def update_item(session: Session, item_id: int, item: ItemData, decision: TopicDecision, now: datetime) -> Item:
@@ -105,7 +123,7 @@ def _fill(row: Item, item: ItemData, decision: TopicDecision | None, now: dateti
         set_topics(row, decision)
 
 
-def _new_story(session: Session, item: ItemData, now: datetime) -> Story:
+def _new_story(session: Session, item: ItemData) -> Story:
     story = Story(title=item.title, first_published_at=to_db(item.published), updated_at=to_db(item.published), item_count=0)
     session.add(story)
     return story
