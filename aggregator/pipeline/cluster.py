@@ -134,6 +134,7 @@ class ItemProfile:
     meaning: Meaning
 
 
+MEANING_FEATURES = ("w_centroid", "w_told", "w_tells", "w_untold")  # see StoryIndex._meaning_features
 TOKEN = re.compile(r"\d+(?:[.,:]\d+)*|[A-Za-zА-Яа-яЁё]+(?:-[A-Za-zА-Яа-яЁё]+)*|[.!?«»\"]")
 SENTENCE_END = frozenset(".!?")
 QUOTES = frozenset("«»\"")
@@ -339,22 +340,48 @@ class StoryIndex:
         heapq.heappush(self._expiry, (member.published, member.item_id))
 
     def place(self, candidate: StoryCandidate) -> int | None:
-        """The story the candidate joins, or None when it starts a new one."""
+        """The story the candidate joins, or None when it starts a new one.
+
+        Each story is first weighed on the cheap evidence (names, figures, title words, time);
+        the word-meaning evidence, which compares word vectors, is computed only when it could
+        still lift the story above the best score so far. Every such feature lies in [0, 1],
+        so the skipped stories are exactly those that could not have won.
+        """
+        rules = self.rules
+        headroom = sum(max(getattr(rules, name), 0.0) for name in MEANING_FEATURES)
         best_story, best_score = None, 0.0
-        for story_id, features in self.evidence(candidate).items():
-            score = sum(getattr(self.rules, name) * value for name, value in features.items())
+        for story_id, (item, weights, near) in self._scored_stories(candidate).items():
+            cheap = self._cheap_features(candidate, item, near, story_id)
+            score = sum(getattr(rules, name) * value for name, value in cheap.items())
+            if score + headroom <= best_score:
+                continue
+            meaning = self._meaning_features(item, weights, near, story_id)
+            score += sum(getattr(rules, name) * value for name, value in meaning.items())
             if score > best_score:
                 best_story, best_score = story_id, score
         return best_story
 
     def evidence(self, candidate: StoryCandidate) -> dict[int, dict[str, float]]:
         """The evidence for and against each story worth scoring, as `place` weighs it."""
+        return {
+            story_id: self._cheap_features(candidate, item, near, story_id) | self._meaning_features(item, weights, near, story_id)
+            for story_id, (item, weights, near) in self._scored_stories(candidate).items()
+        }
+
+    def _scored_stories(self, candidate: StoryCandidate) -> dict[int, tuple[ItemProfile, dict[str, float], list[ItemProfile]]]:
+        """The stories worth scoring, best first, each with the candidate's profile, its
+        rarity-weighted terms and the story members within the window of the candidate."""
         self._advance(candidate.published)
         self._idf_memo = {}
         item = profile(candidate.title, candidate.summary, self.rules)
         weights = {term: weight * self.idf(term) for term, weight in item.terms.items()}
-        found = {story_id: self.features(candidate, item, weights, story_id) for story_id in self._candidate_stories(weights)}
-        return {story_id: features for story_id, features in found.items() if features}
+        found = {}
+        for story_id in self._candidate_stories(weights):
+            near = [self._entries[i] for i in self._story_members[story_id]]
+            near = [e for e in near if abs(e.member.published - candidate.published) <= self.window]
+            if near:
+                found[story_id] = (item, weights, near)
+        return found
 
     def idf(self, term: str) -> float:
         """Rarity of a term in the window, smoothed towards the built-in prior."""
@@ -382,18 +409,11 @@ class StoryIndex:
 
     # -- evidence ----------------------------------------------------------------------------
 
-    def features(self, candidate: StoryCandidate, item: ItemProfile, weights: dict[str, float],
-                 story_id: int) -> dict[str, float]:
-        """The evidence for and against the candidate joining the story (empty: out of the window)."""
-        members = [self._entries[i] for i in self._story_members[story_id]]
-        near = [e for e in members if abs(e.member.published - candidate.published) <= self.window]
-        if not near:
-            return {}
+    def _cheap_features(self, candidate: StoryCandidate, item: ItemProfile, near: list[_Entry], story_id: int) -> dict[str, float]:
+        """The evidence from names, figures, title words and time."""
         profiles = [e.profile for e in near]
-        told = [self._told(item, p) for p in profiles]
         return {
             "w_bias": 1.0,
-            "w_centroid": self._similarity(weights, item, self._story_terms[story_id], *profiles),
             "w_cover": self._coverage(item.title_keys, self._story_terms[story_id]),
             "w_covered": _mean([self._coverage(p.title_keys, item.terms) for p in profiles]),
             "w_uncovered": _mean([1 - max(self._coverage(item.title_keys, p.terms),
@@ -402,11 +422,20 @@ class StoryIndex:
             "w_numbers": max(self._shared_numbers(item, p) for p in profiles),
             "w_conflict": self._conflict(item, profiles),
             "w_disagree": max(self._disagreement(item, p) for p in profiles),
+            "w_same_feed": float(any(e.member.feed_id == candidate.feed_id for e in near)),
+            "w_gap": min(abs(e.member.published - candidate.published) for e in near) / self.window,
+        }
+
+    def _meaning_features(self, item: ItemProfile, weights: dict[str, float], near: list[_Entry], story_id: int) -> dict[str, float]:
+        """The evidence from what the words mean: overall term similarity, and how much of
+        each title the other side tells in the same or close words. Each lies in [0, 1]."""
+        profiles = [e.profile for e in near]
+        told = [self._told(item, p) for p in profiles]
+        return {
+            "w_centroid": self._similarity(weights, item, self._story_terms[story_id], *profiles),
             "w_told": max(ours for ours, _ in told),
             "w_tells": _mean([theirs for _, theirs in told]),
             "w_untold": _mean([1 - max(pair) for pair in told]),
-            "w_same_feed": float(any(e.member.feed_id == candidate.feed_id for e in near)),
-            "w_gap": min(abs(e.member.published - candidate.published) for e in near) / self.window,
         }
 
     def _similarity(self, weights: dict[str, float], item: ItemProfile, other: dict[str, float] | Counter[str],
