@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from aggregator import websub
 from aggregator.entities import CycleOutcome, FeedForUpdate, FeedOutcome, TopicDecision
+from aggregator.pipeline import embeddings
 from aggregator.pipeline.classify import LabelledText, TopicClassifier, TopicInput
 from aggregator.pipeline.poll import StoryPlacer, poll_cycle
 from aggregator.settings import Settings
@@ -48,6 +49,13 @@ class Service:
     def prepare(self) -> Service:
         self.storage.create_schema()
         self.storage.feeds.sync_config(self.settings.feeds, self.clock())
+        return self
+
+    def warm_up(self) -> Service:
+        """The one-time work of a polling process, done before its first cycle rather than
+        during it: fit the classifier, load the word vectors of story grouping."""
+        self.classifier  # noqa: B018 - fitted once, then cached
+        embeddings.available()
         return self
 
     @cached_property
