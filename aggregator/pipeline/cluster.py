@@ -27,6 +27,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
+import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -247,7 +248,7 @@ def profile(title: str, summary: str, rules: StoryRules = StoryRules()) -> ItemP
         title_keys=tuple(_alternatives(w, rules) for w in title_words if not w.function),
         names=frozenset((w.term, _key(w.surface)) for w in every if w.name and not w.function),
         title_names=frozenset((w.term, _key(w.surface)) for w in title_words if w.name and not w.function),
-        prefixes=frozenset(w.surface[:n] for w in every for n in (3, 4, 5)) | {w.term for w in every},
+        prefixes=frozenset(sys.intern(w.surface[:n]) for w in every for n in (3, 4, 5)) | {w.term for w in every},
         numbers=frozenset(w.term for w in every if w.number),
         scores=frozenset(w.term for w in every if w.number and ":" in w.term),
         quantities=frozenset(_quantities(title_words) | _quantities(summary_words)),
@@ -269,12 +270,12 @@ def _meaning(title_words: list[_Word], summary_words: list[_Word]) -> Meaning:
     )
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)  # a few hundred KB each: kept for the items compared most, not the whole window
 def _vectors(meaning: Meaning) -> np.ndarray:
     return meaning.vectors()
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def _lookup(meaning: Meaning) -> tuple[np.ndarray, dict[str, int]]:
     """Rows that are names, and each word's row by lemma (and by name key, marked «^»)."""
     names = np.array([bool(key) for key in meaning.name_keys])

@@ -13,8 +13,12 @@ This module only knows words; which words matter and how items compare is cluste
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 import logging
+import tarfile
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,17 +30,53 @@ DIMENSIONS = 300
 MODEL_NAME = "navec_news_v1_1B_250K_300d_100q.tar"
 MIN_ENDING = 5
 _lock = threading.Lock()
-_model = None  # navec.Navec once loaded; False when it cannot be loaded
+_model: Vectors | None | bool = None  # False when the vectors cannot be loaded
+
+
+@dataclass(frozen=True)
+class Vectors:
+    """Navec's product-quantised vectors, as stored in its tar file: each word's vector is
+    `qdim` sub-vectors, each picked (by a byte in `indexes`) from 256 centroids in `codes`.
+
+    Read here rather than with `navec.Navec.load`, which also precomputes similarity tables we
+    never use and holds a 100 MB temporary while doing so; this keeps only the word ids, the
+    index bytes (25 MB) and the centroids.
+    """
+
+    word_ids: dict[str, int]
+    indexes: np.ndarray  # words x qdim, uint8
+    codes: np.ndarray  # qdim x centroids x (dim / qdim), float32
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        parts = self.codes[np.arange(self.codes.shape[0]), self.indexes[self.word_ids[word]]]
+        return parts.reshape(-1)
 
 
 def model_path() -> Path:
-    """Where the `natasha` package keeps the news vectors."""
-    import natasha
+    """Where the `natasha` package keeps the news vectors (found without importing it)."""
+    spec = importlib.util.find_spec("natasha")
+    if spec is None or spec.origin is None:
+        raise OSError("the natasha package is not installed")
+    return Path(spec.origin).resolve().parent / "data" / "emb" / MODEL_NAME
 
-    return Path(natasha.__file__).resolve().parent / "data" / "emb" / MODEL_NAME
+
+def read_vectors(path: Path) -> Vectors:
+    """Navec's tar: `vocab.bin` (gzip: word count, per-word counts, then one word per line) and
+    `pq.bin` (words, dim, qdim, centroids as uint32, then the indexes, then the centroids)."""
+    with tarfile.open(path) as tar:
+        with gzip.GzipFile(fileobj=tar.extractfile("vocab.bin")) as vocab:
+            (size,) = np.frombuffer(vocab.read(4), np.uint32)
+            vocab.read(4 * int(size))  # how often each word was seen: not needed
+            words = vocab.read().decode("utf-8").splitlines()
+        pq = tar.extractfile("pq.bin")
+        assert pq is not None
+        count, dim, qdim, centroids = (int(v) for v in np.frombuffer(pq.read(16), np.uint32))
+        indexes = np.frombuffer(pq.read(count * qdim), np.uint8).reshape(count, qdim)
+        codes = np.frombuffer(pq.read(), np.float32).reshape(qdim, centroids, dim // qdim)
+    return Vectors({word: i for i, word in enumerate(words)}, indexes, codes)
 
 
-def _navec():  # noqa: ANN202 - navec.Navec, or None when the vectors are not installed
+def _vectors() -> Vectors | None:
     global _model
     if _model is None:
         with _lock:
@@ -45,32 +85,29 @@ def _navec():  # noqa: ANN202 - navec.Navec, or None when the vectors are not in
     return _model or None
 
 
-def _load():  # noqa: ANN202
+def _load() -> Vectors | bool:
     try:
-        from navec import Navec
-
-        return Navec.load(str(model_path()))
-    except (ImportError, OSError) as exc:
+        return read_vectors(model_path())
+    except (OSError, KeyError, ValueError) as exc:
         log.warning("word vectors unavailable, story grouping uses words only: %s", exc)
         return False
 
 
 def available() -> bool:
     """Whether the word vectors could be loaded."""
-    return _navec() is not None
+    return _vectors() is not None
 
 
-@lru_cache(maxsize=50_000)
 def _known(word: str) -> np.ndarray | None:
-    model = _navec()
-    if model is None or word not in model.vocab.word_ids:
+    model = _vectors()
+    if model is None or word not in model.word_ids:
         return None
     vector = np.asarray(model[word], dtype=np.float32)
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm else None
 
 
-@lru_cache(maxsize=50_000)
+@lru_cache(maxsize=20_000)  # about 30 MB at most: the words of two days of regional news
 def vector(surface: str, lemma: str) -> np.ndarray | None:
     """Unit vector of a lower-case word: its own form, its lemma, or its longest known ending."""
     for word in (surface, lemma):
