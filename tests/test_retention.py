@@ -33,3 +33,16 @@ def test_prune_removes_old_stories_but_keeps_corrected_items(service, client):
         assert action.action == "set_topic" and action.item_id == fire["id"]
     assert client.get("/search?q=трамвай").status_code == 200
     assert "Трамваи" not in client.get("/search?q=трамвай").data.decode()
+
+
+def test_pages_cached_before_a_prune_are_not_served_after_it(service, client):
+    service.poll(include_all=True)
+    newest = max(client.get("/api/items?limit=100").json["items"], key=lambda item: item["id"])
+    editing.apply(service, "editor", "set_topic", item_id=newest["id"], topic="city")  # kept by the prune
+    before = client.get("/")
+    assert before.status_code == 200 and "Трамваи" in before.data.decode()
+
+    prune(service.storage, NOW + timedelta(days=1))
+
+    assert client.get("/", headers={"If-None-Match": before.headers["ETag"]}).status_code == 200
+    assert "Трамваи" not in client.get("/").data.decode()

@@ -165,13 +165,15 @@ def topic_items_per_day(session: Session, topic: str, start: datetime, end: date
 def data_version(session: Session, now: datetime) -> tuple:
     """A cheap fingerprint of everything readers' pages and feeds show, from indexed maxima
     only (no counts over items): it changes when items arrive or change, when any feed is
-    fetched (feed health), when an editor acts or undoes, and when a pin runs out. Pruning
-    old stories does not change it: a cached page of a long-gone day may outlive them."""
+    fetched (feed health), when an editor acts or undoes, when a pin runs out, and when
+    pruning removes the oldest item (it always does, unless an editor's kept item is the
+    oldest; the next fetch of any feed changes it then)."""
     def scalar(column):  # noqa: ANN001, ANN202 - SQLAlchemy expressions
         return column.scalar_subquery()
 
     query = select(
         scalar(select(func.max(Item.id))),
+        scalar(select(func.min(Item.id))),  # moves when retention prunes
         scalar(select(func.max(Item.updated_at))),  # indexed: in-place updates and reclassify
         scalar(select(func.count(Feed.id))),
         scalar(select(func.max(Feed.last_fetched_at))),
