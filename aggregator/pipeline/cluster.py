@@ -14,7 +14,7 @@ time, and they come from different outlets (an outlet seldom reports an event tw
 keeps apart different events on one subject: their titles name different places (another
 fire on another street) or their figures disagree (another match score, another distance).
 Words and their paraphrases («пожар», «сгорел», «огонь») meet through shared stems, a
-small lexicon of news concepts (`CONCEPTS`, at the end of this module) and Russian word
+small lexicon of news concepts (`CONCEPTS`, from `aggregator/data/story_words.toml`) and Russian word
 vectors (`embeddings`): how much of each title the other item tells in close words
 («Плата за отопление вырастет» / «Тепло подорожает»). Names and figures match only
 themselves, so two fires on two streets stay apart however alike their words are.
@@ -28,10 +28,12 @@ import heapq
 import math
 import re
 import sys
+import tomllib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -139,21 +141,13 @@ MEANING_FEATURES = ("w_centroid", "w_told", "w_tells", "w_untold")  # see StoryI
 TOKEN = re.compile(r"\d+(?:[.,:]\d+)*|[A-Za-zА-Яа-яЁё]+(?:-[A-Za-zА-Яа-яЁё]+)*|[.!?«»\"]")
 SENTENCE_END = frozenset(".!?")
 QUOTES = frozenset("«»\"")
-TIMES_OF_DAY = {
-    word: part
-    for part, forms in {
-        "morning": "утро утром утра утренний утреннем утренние утренняя утренней",
-        "day": "днем днём дневной дневные",
-        "evening": "вечер вечером вечера вечерний вечернем вечерние вечерняя вечерней",
-        "night": "ночь ночью ночи ночной ночном ночные ночная ночной",
-    }.items()
-    for word in forms.replace("ё", "е").split()
-}
-OUTCOMES = {word: outcome for outcome, words in {
-    "yes": "утвердить одобрить принять поддержать согласовать",
-    "no": "отложить отклонить доработка отказать отказаться заблокировать",
-}.items() for word in words.split()}
-SCALE = frozenset({"тысяча", "тыс", "млн", "миллион", "млрд", "миллиард"})
+WORDS = tomllib.loads((Path(__file__).resolve().parent.parent / "data" / "story_words.toml").read_text(encoding="utf-8"))
+STOP = frozenset(WORDS["stop"].split())
+CONCEPTS = {lemma: "@" + concept for concept, lemmas in WORDS["concepts"].items() for lemma in lemmas.split()}
+PRIOR_RATES = {lemma: float(rate) for rate, lemmas in WORDS["prior_rates"].items() for lemma in lemmas.split()}
+TIMES_OF_DAY = {form: part for part, forms in WORDS["times_of_day"].items() for form in forms.split()}
+OUTCOMES = {lemma: outcome for outcome, lemmas in WORDS["outcomes"].items() for lemma in lemmas.split()}
+SCALE = frozenset(WORDS["numbers"]["scale"].split())
 
 
 @dataclass(frozen=True)
@@ -551,73 +545,3 @@ class StoryIndex:
             self._story_terms[story_id].subtract(entry.profile.terms)
             self._story_terms[story_id] = +self._story_terms[story_id]
 
-
-STOP = frozenset(
-    "быть это который свой весь этот тот такой один мочь стать сам наш ваш его ее их"
-    " он она они оно мы вы я ты что кто как так уже еще также время год".split()
-)
-
-# Words that name one kind of happening in regional news, so that paraphrases meet:
-# «сгорел» and «пожар», «мошенники» and «лжечиновники», «мэр» and «глава».
-LEXICON = """
-fire: пожар пожарный возгорание гореть сгореть загореться выгореть огонь тушить потушить пламя поджог погорелец
-blast: взрыв взорваться хлопок взрывной
-crash: дтп авария столкнуться столкновение врезаться сбить опрокинуться перевернуться наезд
-hurt: пострадать пострадавший травма ранение госпитализировать госпитализация ожог
-death: погибнуть гибель скончаться смерть погибший
-rescue: спасатель эвакуировать эвакуация спасти спасение
-search: поиск искать пропасть пропавший потеряться разыскивать наслать обнаружить найти волонтер
-fraud: мошенник мошенничество обман обмануть злоумышленник лжечиновник аферист выманивать
-theft: кража украсть похитить хищение ограбление ограбить грабитель растрата присвоение присвоить
-court: суд приговор осудить судья приговорить срок условный
-police: полиция полицейский задержать задержание следователь следственный уголовный
-mayor: мэр глава градоначальник
-deputy: заместитель вице-губернатор замглавы куратор
-vote: избрать выбрать выборы голосование проголосовать кандидат кандидатура
-council: дума гордума облдума депутат заседание сессия
-rise: подорожать повысить повышение рост вырасти дорожать подорожание дорогой увеличиться
-price: тариф цена стоимость плата
-heat: отопление тепло тепловой теплоснабжающий теплоснабжение теплосеть отопительный
-outage: отключение отключить обесточить обесточенный
-snow: снег снегопад сугроб метель снежный
-storm: гроза ураган буря ливень непогода шторм
-flood: паводок наводнение подтопление подтопить затопить разлив
-ice: лед ледоход льдина ледостав
-feast: фестиваль концерт праздник
-stage: театр драмтеатр спектакль постановка премьера
-show: выставка экспозиция
-win: победа победить выиграть обыграть чемпион чемпионка золото победитель
-loss: поражение проиграть уступить
-illness: заболевание болезнь инфекция заболеть заболевший вспышка
-vaccine: прививка вакцинация вакцина привить прививочный
-scan: томограф мрт томография
-flight: рейс авиарейс самолет аэропорт авиакомпания перелет
-build: строительство построить стройка строить возвести
-tick: клещ клещевой энцефалит укус
-forest: лес лесной тайга
-cancel: отменить отмена сорвать перенести перенос
-poison: отравление отравиться
-road: дорога асфальт дорожный тракт
-"""
-CONCEPTS: dict[str, str] = {
-    lemma: "@" + line.split(":")[0] for line in LEXICON.strip().splitlines() for lemma in line.split(":")[1].split()
-}
-
-# Roughly how many news items in a hundred use a lemma, for the common ones: the window's own
-# counts take over as it fills. Counted on general Russian news feeds, plus regional staples.
-PRIOR_TEXT = {
-    0.08: """быть весь время глава год город два заявить который мочь назвать новый область один он она
-        они первый произойти рассказать регион сообщить стать такой тот человек это этот житель район""",
-    0.03: """автомобиль безопасность более больница большой бывший ведомство власть возможность вопрос
-        встреча второй выйти выявить где главный государство гражданин группа дать движение день
-        действие дело деньга директор должный дом другой женщина жизнь задержать заместитель
-        известно иметь информация итог какой квартира количество команда компания комплекс кто
-        лицо место местный месяц мера можно молодой мужчина найти начало начать неделя несколько
-        обнаружить общий объявить оказаться организация ответить отметить очень получить помощь
-        пострадать пока показать полиция последний появиться правительство принять причина
-        проблема провести проект пройти работа работать раз развитие ребенок решение рост рубль
-        самый сделать сказать случай создать составить сотрудник специалист срок сторона суд сутки
-        счет три тысяча уровень установить улица участие участок ученый цена центр часть число
-        член миллион процент мэрия администрация губернатор депутат горожанин специалист""",
-}
-PRIOR_RATES: dict[str, float] = {word: rate for rate, text in PRIOR_TEXT.items() for word in text.split()}
