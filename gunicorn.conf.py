@@ -78,8 +78,11 @@ logconfig_dict = {
 
 
 def post_fork(server, worker) -> None:  # noqa: ANN001 - gunicorn's Arbiter and Worker
-    """Connections opened by the master while preloading stay with the master."""
-    server.app.wsgi().extensions["aggregator"].storage.engine.dispose(close=False)
+    """Connections opened by the master while preloading stay with the master. (Another app
+    run with these settings, such as the benchmark's hello-world, has no service to tend.)"""
+    service = getattr(server.app.wsgi(), "extensions", {}).get("aggregator")
+    if service is not None:
+        service.storage.engine.dispose(close=False)
 
 
 def child_exit(server, worker) -> None:  # noqa: ANN001
