@@ -88,6 +88,7 @@ def worker(ctx: Context, metrics_port: int | None, metrics_host: str) -> None:
     if metrics_port:
         metrics.serve_worker_metrics(metrics_port, metrics_host)
         click.echo(f"Metrics on http://{metrics_host}:{metrics_port}/metrics")
+    service.warm_up()  # before claiming feeds, so the first leases are not held through start-up
     click.echo("Worker started; Ctrl-C stops it.")
     try:
         scheduler.start(service, blocking=True)

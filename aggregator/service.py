@@ -52,8 +52,9 @@ class Service:
         return self
 
     def warm_up(self) -> Service:
-        """The one-time work of a polling process, done before its first cycle rather than
-        during it: fit the classifier, load the word vectors of story grouping."""
+        """The one-time work of a polling process: fit the classifier, load the word vectors
+        of story grouping. `aggregator worker` does it before its first claim; the scheduler
+        inside `serve` leaves it to the first cycle, so the web answers at once."""
         self.classifier  # noqa: B018 - fitted once, then cached
         embeddings.available()
         return self

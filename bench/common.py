@@ -145,19 +145,24 @@ class FeedServerProcess:
         return httpx.get(self.base + "/_stats", trust_env=False).json()
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process, 10)
 
     def __enter__(self) -> FeedServerProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def stop(process: subprocess.Popen, grace: float) -> None:
+    """Terminate a child process, and kill it if it is still there after `grace` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def run_child(module: str, *args: str, env: dict[str, str] | None = None, timeout: float = 3600) -> dict:

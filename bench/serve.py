@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import PYTHON, REPO_ROOT, FeedServerProcess, Row, config_dict, median, run_child, write_config
+from bench.common import PYTHON, REPO_ROOT, FeedServerProcess, Row, config_dict, median, run_child, stop, write_config
 
 ITEMS_PER_FEED = 100
 WRK_CONNECTIONS = 4
@@ -156,13 +156,7 @@ class Gunicorn:
         raise RuntimeError(f"gunicorn did not answer on {self.base}{path}")
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process, 20)
 
     def __enter__(self) -> Gunicorn:
         return self

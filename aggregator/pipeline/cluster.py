@@ -344,8 +344,9 @@ class StoryIndex:
         """
         rules = self.rules
         headroom = sum(max(getattr(rules, name), 0.0) for name in MEANING_FEATURES)
+        item, weights, stories = self._scored_stories(candidate)
         best_story, best_score = None, 0.0
-        for story_id, (item, weights, near) in self._scored_stories(candidate).items():
+        for story_id, near in stories.items():
             cheap = self._cheap_features(candidate, item, near, story_id)
             score = sum(getattr(rules, name) * value for name, value in cheap.items())
             if score + headroom <= best_score:
@@ -358,25 +359,26 @@ class StoryIndex:
 
     def evidence(self, candidate: StoryCandidate) -> dict[int, dict[str, float]]:
         """The evidence for and against each story worth scoring, as `place` weighs it."""
+        item, weights, stories = self._scored_stories(candidate)
         return {
             story_id: self._cheap_features(candidate, item, near, story_id) | self._meaning_features(item, weights, near, story_id)
-            for story_id, (item, weights, near) in self._scored_stories(candidate).items()
+            for story_id, near in stories.items()
         }
 
-    def _scored_stories(self, candidate: StoryCandidate) -> dict[int, tuple[ItemProfile, dict[str, float], list[ItemProfile]]]:
-        """The stories worth scoring, best first, each with the candidate's profile, its
-        rarity-weighted terms and the story members within the window of the candidate."""
+    def _scored_stories(self, candidate: StoryCandidate) -> tuple[ItemProfile, dict[str, float], dict[int, list[_Entry]]]:
+        """The candidate's profile, its rarity-weighted terms, and the stories worth scoring
+        (best first), each with its members within the window of the candidate."""
         self._advance(candidate.published)
         self._idf_memo = {}
         item = profile(candidate.title, candidate.summary, self.rules)
         weights = {term: weight * self.idf(term) for term, weight in item.terms.items()}
-        found = {}
+        stories = {}
         for story_id in self._candidate_stories(weights):
-            near = [self._entries[i] for i in self._story_members[story_id]]
-            near = [e for e in near if abs(e.member.published - candidate.published) <= self.window]
+            members = (self._entries[i] for i in self._story_members[story_id])
+            near = [e for e in members if abs(e.member.published - candidate.published) <= self.window]
             if near:
-                found[story_id] = (item, weights, near)
-        return found
+                stories[story_id] = near
+        return item, weights, stories
 
     def idf(self, term: str) -> float:
         """Rarity of a term in the window, smoothed towards the built-in prior."""

@@ -69,7 +69,8 @@ def read_vectors(path: Path) -> Vectors:
             vocab.read(4 * int(size))  # how often each word was seen: not needed
             words = vocab.read().decode("utf-8").splitlines()
         pq = tar.extractfile("pq.bin")
-        assert pq is not None
+        if pq is None:
+            raise OSError(f"{path}: pq.bin is not a regular file")
         count, dim, qdim, centroids = (int(v) for v in np.frombuffer(pq.read(16), np.uint32))
         indexes = np.frombuffer(pq.read(count * qdim), np.uint8).reshape(count, qdim)
         codes = np.frombuffer(pq.read(), np.float32).reshape(qdim, centroids, dim // qdim)

@@ -59,27 +59,24 @@ def stored_refs(session: Session, feed_id: int, items: Iterable[ItemData]) -> tu
     return by_guid, by_url
 
 
-def add_items(session: Session, feed_id: int, placed: Iterable[PlacedItem], now: datetime) -> list[Item]:
+def add_items(session: Session, feed_id: int, placed: Iterable[PlacedItem], now: datetime) -> None:
     """Insert a feed's new items, each in a new story unless its `story_id` names one to join
     (advertising stays out of stories altogether), then bring every touched story up to date.
     One flush for the lot: SQLAlchemy sends the INSERTs in batches, not one round trip each."""
     placed = list(placed)
     joined = {new.story_id for new in placed if new.story_id is not None and not new.sponsored}
     known = {story.id: story for story in session.scalars(select(Story).where(Story.id.in_(joined)))} if joined else {}
-    rows: list[Item] = []
-    touched: dict[int, Story] = {}
+    stories: list[Story] = []
     for new in placed:
         row = Item(feed_id=feed_id, guid=new.item.guid, fetched_at=to_db(now), sponsored=new.sponsored)
         _fill(row, new.item, new.decision, now)
         session.add(row)
-        rows.append(row)
         if not new.sponsored:
             row.story = known[new.story_id] if new.story_id is not None else _new_story(session, new.item)
-            touched[id(row.story)] = row.story
+            stories.append(row.story)
     session.flush()
-    for story in touched.values():
+    for story in dict.fromkeys(stories):  # each touched story once
         refresh_story(story)
-    return rows
 
 
 def update_item(session: Session, item_id: int, item: ItemData, decision: TopicDecision, now: datetime) -> Item:
