@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import io
 import logging
 import tarfile
 import threading
@@ -39,17 +40,25 @@ class Vectors:
     `qdim` sub-vectors, each picked (by a byte in `indexes`) from 256 centroids in `codes`.
 
     Read here rather than with `navec.Navec.load`, which also precomputes similarity tables we
-    never use and holds a 100 MB temporary while doing so; this keeps only the word ids, the
-    index bytes (25 MB) and the centroids.
+    never use and holds a 100 MB temporary while doing so. Words are found by their hash in a
+    sorted array (3 MB) instead of a dict of 250K strings (about 40 MB): hashes are taken in
+    this process, so Python's per-process hash seed does not matter, and a 64-bit collision
+    among 250K words is not worth guarding against.
     """
 
-    word_ids: dict[str, int]
+    hashes: np.ndarray  # sorted hash of each word, int64
+    rows: np.ndarray  # the word's row in `indexes`, in the order of `hashes`
     indexes: np.ndarray  # words x qdim, uint8
     codes: np.ndarray  # qdim x centroids x (dim / qdim), float32
 
-    def __getitem__(self, word: str) -> np.ndarray:
-        parts = self.codes[np.arange(self.codes.shape[0]), self.indexes[self.word_ids[word]]]
-        return parts.reshape(-1)
+    def row(self, word: str) -> int | None:
+        """The word's row, or None for a word the model does not know."""
+        key = hash(word)
+        at = int(np.searchsorted(self.hashes, key))
+        return int(self.rows[at]) if at < len(self.hashes) and self.hashes[at] == key else None
+
+    def vector(self, row: int) -> np.ndarray:
+        return self.codes[np.arange(self.codes.shape[0]), self.indexes[row]].reshape(-1)
 
 
 def model_path() -> Path:
@@ -67,14 +76,16 @@ def read_vectors(path: Path) -> Vectors:
         with gzip.GzipFile(fileobj=tar.extractfile("vocab.bin")) as vocab:
             (size,) = np.frombuffer(vocab.read(4), np.uint32)
             vocab.read(4 * int(size))  # how often each word was seen: not needed
-            words = vocab.read().decode("utf-8").splitlines()
+            lines = io.TextIOWrapper(vocab, encoding="utf-8", newline="\n")  # one word at a time, never a list of 250K
+            hashes = np.fromiter((hash(line.rstrip("\n")) for line in lines), np.int64, count=int(size))
         pq = tar.extractfile("pq.bin")
         if pq is None:
             raise OSError(f"{path}: pq.bin is not a regular file")
         count, dim, qdim, centroids = (int(v) for v in np.frombuffer(pq.read(16), np.uint32))
         indexes = np.frombuffer(pq.read(count * qdim), np.uint8).reshape(count, qdim)
         codes = np.frombuffer(pq.read(), np.float32).reshape(qdim, centroids, dim // qdim)
-    return Vectors({word: i for i, word in enumerate(words)}, indexes, codes)
+    order = np.argsort(hashes, kind="stable")
+    return Vectors(hashes[order], order.astype(np.int32), indexes, codes)
 
 
 def _vectors() -> Vectors | None:
@@ -101,9 +112,10 @@ def available() -> bool:
 
 def _known(word: str) -> np.ndarray | None:
     model = _vectors()
-    if model is None or word not in model.word_ids:
+    row = model.row(word) if model is not None else None
+    if row is None:
         return None
-    vector = np.asarray(model[word], dtype=np.float32)
+    vector = np.asarray(model.vector(row), dtype=np.float32)
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm else None
 

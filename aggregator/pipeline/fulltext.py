@@ -21,7 +21,6 @@ import re
 from dataclasses import dataclass
 
 import httpx
-import trafilatura
 from markupsafe import escape
 
 from aggregator.entities import FeedForUpdate, Fetched, ItemData
@@ -71,6 +70,8 @@ def fetch_article(
 
 def article_text(fetched: Fetched, title: str = "") -> str:
     """The main text of the article page; ParseError when there is none to be found."""
+    import trafilatura  # 26 MB of imports, paid only by a process that reads articles
+
     html = decode_html(fetched.body or b"", fetched.content_type)
     extracted = trafilatura.extract(
         html, url=fetched.url, favor_precision=True, include_comments=False, include_tables=False,
