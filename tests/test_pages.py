@@ -404,6 +404,21 @@ def test_curated_feeds_are_cached_too(reader):
     assert renders(reader) == before + 1
 
 
+def test_a_page_from_the_cache_is_the_page_as_rendered(reader):
+    """The first request renders; later ones are answered from the cache in front of Flask,
+    with the same body and headers, and 304s that keep the validators and security headers."""
+    for path in ("/feeds/all.atom", "/topics/city?page=1", "/search?q=%D1%82%D1%80%D0%B0%D0%BC%D0%B2%D0%B0%D0%B9"):
+        before = renders(reader)
+        rendered, cached, head = reader.get(path), reader.get(path), reader.head(path)
+        assert renders(reader) == before + 1
+        assert cached.status_code == head.status_code == 200 and cached.data == rendered.data and head.data == b""
+        assert sorted(cached.headers.items()) == sorted(rendered.headers.items()) == sorted(head.headers.items())
+        unchanged = reader.get(path, headers={"If-None-Match": rendered.headers["ETag"]})
+        assert unchanged.status_code == 304 and unchanged.data == b""
+        for name in ("ETag", "Last-Modified", "Cache-Control", "Content-Security-Policy", "X-Frame-Options"):
+            assert unchanged.headers[name] == rendered.headers[name]
+
+
 def test_many_threads_get_the_same_page(reader):
     app, results = reader.application, []
 

@@ -23,7 +23,7 @@ def service_of(app: Flask) -> Service:
 
 
 def init_app(app: Flask) -> None:
-    from aggregator.web import admin, admin_api, api, auth, feeds, formatting, health, pages
+    from aggregator.web import admin, admin_api, api, auth, caching, feeds, formatting, health, pages
 
     settings = service_of(app).settings
     formatting.init_app(app, settings.service.language, settings.service.tz)
@@ -35,6 +35,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, lambda exc: _error(exc.code or 500, exc.description or exc.name))
     app.register_error_handler(CSRFError, lambda exc: _error(400, f"the form has expired or lacks its CSRF token: {exc.description}"))
     app.after_request(_security_headers)
+    app.wsgi_app = caching.CachedResponses(app.wsgi_app, app.extensions[caching.EXTENSION], SECURITY_HEADERS)  # type: ignore[method-assign]
     app.context_processor(_globals)
 
 
@@ -44,15 +45,20 @@ def _error(status: int, message: str):  # noqa: ANN202 - a Flask response tuple
     return render_template("error.html", status=status, message=message), status
 
 
-def _security_headers(response):  # noqa: ANN001, ANN202
-    response.headers.setdefault(
-        "Content-Security-Policy",
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' https: http: data:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _security_headers(response):  # noqa: ANN001, ANN202
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
     return response
 
 

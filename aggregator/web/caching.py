@@ -1,10 +1,13 @@
 """HTTP caching for reader pages and curated feeds: each is rendered once per change of the
 data, not once per request, and answered with a strong ETag, Last-Modified and 304.
 
-`init_app` puts a `PageCache` on the app and a hook before every GET or HEAD of the chosen
-blueprints. The hook asks `stamp()` for the data version (see `DataVersion`, plus today's
-date) and answers from the cache when the body for this path and query was rendered at that
-version. Otherwise the view runs, and `conditional()` stores what it renders. One entry per
+`init_app` puts a `PageCache` on the app; `CachedResponses`, a WSGI middleware in front of
+Flask, asks `stamp()` for the data version (see `DataVersion`, plus today's date) and
+answers a GET or HEAD from the cache (200, or 304 to a conditional request) when the body
+for this path and query was rendered at that version, with the headers Flask would send: a
+feed reader's conditional GET, the commonest request of all, costs no request context,
+routing or hooks. Otherwise Flask runs the view, and `conditional()` stores what it renders
+in the slot a hook reserved for GETs and HEADs of the chosen blueprints. One entry per
 path, least recently used ones dropped beyond `capacity`; a lock keeps the dict consistent
 across threads (two threads missing at once both render, and the second write wins: both
 bodies are of the same data). Bodies must depend only on the path, the query and the data:
@@ -21,12 +24,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from threading import Lock
 
 from flask import Flask, Response, current_app, g, request
+from werkzeug.http import http_date, is_resource_modified, quote_etag
+from werkzeug.utils import get_content_type
 
 EXTENSION = "page_cache"
 MAX_AGE = 60
@@ -107,17 +112,53 @@ class PageCache:
 
 
 def init_app(app: Flask, stamp: Callable[[], Hashable], clock: Callable[[], datetime], blueprints: tuple[str, ...]) -> None:
-    """Cache every GET and HEAD of the views of `blueprints` that answer with `conditional()`."""
+    """Cache every GET and HEAD of the views of `blueprints` that answer with `conditional()`;
+    hits are answered by `CachedResponses`, which the app puts in front of Flask."""
     cache = app.extensions[EXTENSION] = PageCache(stamp, clock)
 
     @app.before_request
-    def _answer_from_cache() -> Response | None:
-        if request.method not in ("GET", "HEAD") or request.blueprint not in blueprints:
-            return None
-        key, version = request.full_path, cache.stamp()
-        g.page_cache_slot = (key, version)
-        entry = cache.get(key, version)
-        return _response(entry) if entry is not None else None
+    def _reserve_a_slot() -> None:
+        """A request that reached Flask missed the cache (`CachedResponses` answers the hits):
+        what the view renders is stored under this path at this stamp."""
+        if request.method in ("GET", "HEAD") and request.blueprint in blueprints:
+            g.page_cache_slot = (cache_key(request.environ), cache.stamp())
+
+
+class CachedResponses:
+    """WSGI middleware: a GET or HEAD whose page or feed is in the cache at the current stamp
+    is answered here, 200 with the body or 304 to a matching If-None-Match/If-Modified-Since,
+    with the headers Flask would send (`always_headers`: the security headers). Everything
+    else goes on to Flask."""
+
+    def __init__(self, wsgi_app: Callable, cache: PageCache, always_headers: Mapping[str, str]) -> None:
+        self.wsgi_app = wsgi_app
+        self.cache = cache
+        self.always_headers = list(always_headers.items())
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        if method in ("GET", "HEAD"):
+            entry = self.cache.get(cache_key(environ), self.cache.stamp())
+            if entry is not None:
+                return self._answer(entry, environ, start_response, method == "HEAD")
+        return self.wsgi_app(environ, start_response)
+
+    def _answer(self, entry: Rendered, environ: dict, start_response: Callable, head: bool) -> Iterable[bytes]:
+        headers = [("ETag", quote_etag(entry.etag)), ("Cache-Control", f"public, max-age={MAX_AGE}"), ("Date", http_date(time.time()))]
+        if entry.last_modified is not None:
+            headers.append(("Last-Modified", http_date(entry.last_modified)))
+        headers += self.always_headers
+        if not is_resource_modified(environ, etag=entry.etag, last_modified=entry.last_modified):
+            start_response("304 NOT MODIFIED", headers)
+            return []
+        headers += [("Content-Type", get_content_type(entry.mimetype, "utf-8")), ("Content-Length", str(len(entry.body)))]
+        start_response("200 OK", headers)
+        return [] if head else [entry.body]
+
+
+def cache_key(environ: dict) -> str:
+    """A page's place in the cache: its path and query, as the client sent them."""
+    return environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
 
 
 def conditional(body: bytes | str, mimetype: str, last_modified: datetime | None = None) -> Response:
