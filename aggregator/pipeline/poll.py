@@ -52,6 +52,7 @@ from aggregator.storage import items as item_store
 from aggregator.storage.items import PlacedItem
 
 log = logging.getLogger(__name__)
+UNCHANGED_BATCH = 100  # unchanged feeds recorded per transaction (they are the most common answer)
 Fetcher = Callable[[FeedForUpdate, FetchPolicy, httpx.Client], Fetched]
 MAX_ARTICLES_PER_FEED = 100  # article pages fetched per source and cycle (the newest new items)
 
@@ -119,6 +120,7 @@ class _Cycle:
     sponsored: SponsoredRules
     max_backoff: timedelta
     now: datetime
+    unchanged: list[tuple[int, datetime]] = field(default_factory=list)  # (feed id, next check), written in batches
 
 
 def poll_cycle(
@@ -154,13 +156,16 @@ def poll_cycle(
         retrieved = _retrieve_all(
             feeds, work, workers, settings.polling.per_host_concurrency, read_article, partial(_wanting_text, storage),
         )
-        for got in retrieved:
-            outcome = _store(cycle, got)
-            metrics.FETCHES.labels(outcome.status if outcome.error else "not_modified" if outcome.not_modified else "ok").inc()
-            metrics.ITEMS_INGESTED.inc(outcome.new)
-            outcomes.append(outcome)
-            if on_feed:
-                on_feed(outcome)
+        try:
+            for got in retrieved:
+                outcome = _store(cycle, got)
+                metrics.FETCHES.labels(outcome.status if outcome.error else "not_modified" if outcome.not_modified else "ok").inc()
+                metrics.ITEMS_INGESTED.inc(outcome.new)
+                outcomes.append(outcome)
+                if on_feed:
+                    on_feed(outcome)
+        finally:
+            _write_unchanged(cycle)
     finished = datetime.now(now.tzinfo)
     metrics.CYCLE_SECONDS.observe(time.monotonic() - started)
     metrics.LAST_CYCLE.set(time.time())
@@ -315,8 +320,20 @@ def _record_unchanged(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
     feed = got.feed
     assert got.fetched is not None
     hints = ScheduleHints(fresh_for=got.fetched.fresh_for)
-    cycle.storage.feeds.record_unchanged(feed.id, cycle.now, next_check(cycle.now, feed.id, feed.interval, 0, cycle.max_backoff, hints))
+    cycle.unchanged.append((feed.id, next_check(cycle.now, feed.id, feed.interval, 0, cycle.max_backoff, hints)))
+    if len(cycle.unchanged) >= UNCHANGED_BATCH:
+        _write_unchanged(cycle)
     return FeedOutcome(feed.id, feed.url, feed.name, not_modified=True)
+
+
+def _write_unchanged(cycle: _Cycle) -> None:
+    """Record the unchanged feeds gathered so far. Should it fail, they keep their claim
+    until the lease runs out and are simply polled again."""
+    batch, cycle.unchanged = cycle.unchanged, []
+    try:
+        cycle.storage.feeds.record_unchanged(batch, cycle.now)
+    except Exception:  # noqa: BLE001 - bookkeeping only: no item is lost
+        log.exception("recording %d unchanged feeds failed", len(batch))
 
 
 def _record_failure(cycle: _Cycle, feed: FeedForUpdate, error: AggregatorError) -> FeedOutcome:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -154,18 +154,23 @@ class FeedStore:
             query = select(Feed.name).where(Feed.url == url, Feed.id != except_feed_id)
             return session.scalar(query)
 
-    def record_unchanged(self, feed_id: int, now: datetime, next_check: datetime) -> None:
-        """A 304 or the same body again: one UPDATE, no items to look at. The health found when
-        the document was last read stands, unless the feed was failing until now."""
+    def record_unchanged(self, feeds: Sequence[tuple[int, datetime]], now: datetime) -> None:
+        """Feeds that answered 304 or the same body again, each with its next check: one
+        UPDATE statement run for all of them in one transaction, no items to look at. The
+        health found when a document was last read stands, unless the feed was failing until now."""
+        if not feeds:
+            return
         recovered = or_(Feed.consecutive_errors > 0, Feed.status == "new")
-        values = {
-            Feed.status: case((recovered, "ok"), else_=Feed.status),
-            Feed.last_error: case((recovered, None), else_=Feed.last_error),
-            Feed.consecutive_errors: 0, Feed.last_success_at: to_db(now), Feed.last_fetched_at: to_db(now),
-            Feed.next_check_at: to_db(next_check), Feed.claimed_until: None, Feed.claimed_by: None,
-        }
+        statement = (
+            update(Feed.__table__).where(Feed.__table__.c.id == bindparam("feed_id")).values(
+                status=case((recovered, "ok"), else_=Feed.status),
+                last_error=case((recovered, None), else_=Feed.last_error),
+                consecutive_errors=0, last_success_at=to_db(now), last_fetched_at=to_db(now),
+                next_check_at=bindparam("due"), claimed_until=None, claimed_by=None,
+            )
+        )
         with self._sessions.begin() as session:
-            session.execute(update(Feed).where(Feed.id == feed_id).values(values))
+            session.connection().execute(statement, [{"feed_id": feed_id, "due": to_db(due)} for feed_id, due in feeds])
 
     def record_success(
         self, session: Session, feed_id: int, fetched: Fetched, body_hash: str | None, now: datetime, next_check: datetime,
