@@ -29,6 +29,7 @@ import math
 import re
 import sys
 import tomllib
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -128,13 +129,36 @@ class ItemProfile:
     title_keys: tuple[tuple[str, ...], ...]
     names: frozenset[tuple[str, str]]
     title_names: frozenset[tuple[str, str]]
-    prefixes: frozenset[str]
+    surfaces: tuple[str, ...]  # sorted, for `mentions`
+    lemmas: tuple[str, ...]  # sorted, for `mentions`
     numbers: frozenset[str]
     scores: frozenset[str]
     quantities: frozenset[tuple[str, str]]
     times_of_day: frozenset[str]
     outcomes: frozenset[str]
     meaning: Meaning
+
+
+    def mentions(self, name: str, key: str) -> bool:
+        """Whether the item mentions a name, in any form: its lemma is one of ours, or one of
+        our words starts with its key (3 to 5 letters, see `_key`), or is the key itself."""
+        return _has(self.lemmas, name) or _has(self.lemmas, key) or _starts(self.surfaces, name) or _starts(self.surfaces, key)
+
+
+def _has(words: tuple[str, ...], word: str) -> bool:
+    at = bisect_left(words, word)
+    return at < len(words) and words[at] == word
+
+
+def _starts(words: tuple[str, ...], start: str) -> bool:
+    """Whether one of the sorted `words` starts with `start` (of at most 5 letters; for under
+    3, a word equal to it), as the first 3, 4 or 5 letters of a word would."""
+    if len(start) > 5:
+        return False
+    if len(start) < 3:
+        return _has(words, start)
+    at = bisect_left(words, start)
+    return at < len(words) and words[at].startswith(start)
 
 
 MEANING_FEATURES = ("w_centroid", "w_told", "w_tells", "w_untold")  # see StoryIndex._meaning_features
@@ -177,7 +201,7 @@ def _words(text: str) -> list[_Word]:
 def _word(token: str, sentence_start: bool, quoted: bool) -> _Word:
     if token[0].isdigit():
         return _Word(token, "#" + token.replace(",", "."), number=True)
-    surface = token.lower().replace("ё", "е")
+    surface = sys.intern(token.lower().replace("ё", "е"))  # interned: two days of items repeat their words
     lemma, function_word = analyse(surface)
     capital = token[0].isupper() and (not sentence_start or is_proper(surface))
     name = quoted or capital or (len(token) > 1 and token.isupper())
@@ -186,7 +210,7 @@ def _word(token: str, sentence_start: bool, quoted: bool) -> _Word:
 
 def _key(surface: str) -> str:
     """The part of a name that case endings leave alone: «Томи», «Томь» -> «том»."""
-    return surface[: max(3, min(5, len(surface) - 1))]
+    return sys.intern(surface[: max(3, min(5, len(surface) - 1))])
 
 
 def _quantities(words: list[_Word]) -> set[tuple[str, str]]:
@@ -211,7 +235,7 @@ def _weighted_terms(words: list[_Word], weight: float, rules: StoryRules) -> dic
         boost = weight * (rules.name_boost if word.name else 1.0)
         extra = [(word.term, boost)]
         if not word.number and len(word.term) > rules.stem_length:
-            extra.append(("~" + word.term[: rules.stem_length], boost * rules.stem_weight))
+            extra.append((sys.intern("~" + word.term[: rules.stem_length]), boost * rules.stem_weight))
         if word.term in CONCEPTS:
             extra.append((CONCEPTS[word.term], weight * rules.concept_weight))
         for term, value in extra:
@@ -242,7 +266,8 @@ def profile(title: str, summary: str, rules: StoryRules = StoryRules()) -> ItemP
         title_keys=tuple(_alternatives(w, rules) for w in title_words if not w.function),
         names=frozenset((w.term, _key(w.surface)) for w in every if w.name and not w.function),
         title_names=frozenset((w.term, _key(w.surface)) for w in title_words if w.name and not w.function),
-        prefixes=frozenset(sys.intern(w.surface[:n]) for w in every for n in (3, 4, 5)) | {w.term for w in every},
+        surfaces=tuple(sorted({w.surface for w in every})),
+        lemmas=tuple(sorted({w.term for w in every})),
         numbers=frozenset(w.term for w in every if w.number),
         scores=frozenset(w.term for w in every if w.number and ":" in w.term),
         quantities=frozenset(_quantities(title_words) | _quantities(summary_words)),
@@ -488,7 +513,7 @@ class StoryIndex:
 
     def _shared_names(self, a: ItemProfile, b: ItemProfile) -> float:
         """Rarity of the names both items mention, in tens of nats."""
-        return sum(sorted(self.idf(n) for n, key in a.names if key in b.prefixes or n in b.prefixes)) / 10
+        return sum(sorted(self.idf(n) for n, key in a.names if b.mentions(n, key))) / 10
 
     def _shared_numbers(self, a: ItemProfile, b: ItemProfile) -> float:
         """Rarity of the figures both items give, in tens of nats."""
@@ -496,10 +521,9 @@ class StoryIndex:
 
     def _conflict(self, item: ItemProfile, story: list[ItemProfile]) -> float:
         """Places named in the titles on both sides that the other side never mentions."""
-        prefixes = frozenset().union(*(p.prefixes for p in story))
         story_names = frozenset().union(*(p.title_names for p in story))
-        ours = [self.idf(n) for n, key in item.title_names if key not in prefixes and n not in prefixes]
-        theirs = [self.idf(n) for n, key in story_names if key not in item.prefixes and n not in item.prefixes]
+        ours = [self.idf(n) for n, key in item.title_names if not any(p.mentions(n, key) for p in story)]
+        theirs = [self.idf(n) for n, key in story_names if not item.mentions(n, key)]
         return min(max(ours, default=0.0), max(theirs, default=0.0)) / 10
 
     def _disagreement(self, a: ItemProfile, b: ItemProfile) -> float:
