@@ -333,7 +333,7 @@ class StoryIndex:
         self.window = window
         self.rules = rules or StoryRules()
         self._entries: dict[int, _Entry] = {}
-        self._postings: dict[str, set[int]] = defaultdict(set)
+        self._postings: dict[str, list[int]] = defaultdict(list)  # lists: most terms have one or two members, and a set costs 200 bytes
         self._story_members: dict[int, list[int]] = defaultdict(list)
         self._story_terms: dict[int, Counter[str]] = defaultdict(Counter)
         self._expiry: list[tuple[datetime, int]] = []
@@ -354,7 +354,7 @@ class StoryIndex:
         self._idf_memo.clear()
         self._entries[member.item_id] = entry
         for term in entry.profile.terms:
-            self._postings[term].add(member.item_id)
+            self._postings[term].append(member.item_id)
         self._story_members[member.story_id].append(member.item_id)
         self._story_terms[member.story_id].update(entry.profile.terms)
         heapq.heappush(self._expiry, (member.published, member.item_id))
@@ -559,7 +559,7 @@ class StoryIndex:
         self._idf_memo.clear()
         for term in entry.profile.terms:
             posting = self._postings[term]
-            posting.discard(item_id)
+            posting.remove(item_id)  # near the front: members leave roughly in the order they came
             if not posting:
                 del self._postings[term]
         story_id = entry.member.story_id
