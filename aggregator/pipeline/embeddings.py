@@ -40,7 +40,8 @@ class Vectors:
     `qdim` sub-vectors, each picked (by a byte in `indexes`) from 256 centroids in `codes`.
 
     Read here rather than with `navec.Navec.load`, which also precomputes similarity tables we
-    never use and holds a 100 MB temporary while doing so. Words are found by their hash in a
+    never use and holds a 100 MB temporary while doing so; the index bytes are memory-mapped
+    (see `read_vectors`). Words are found by their hash in a
     sorted array (3 MB) instead of a dict of 250K strings (about 40 MB): hashes are taken in
     this process, so Python's per-process hash seed does not matter, and a 64-bit collision
     among 250K words is not worth guarding against.
@@ -78,11 +79,15 @@ def read_vectors(path: Path) -> Vectors:
             vocab.read(4 * int(size))  # how often each word was seen: not needed
             lines = io.TextIOWrapper(vocab, encoding="utf-8", newline="\n")  # one word at a time, never a list of 250K
             hashes = np.fromiter((hash(line.rstrip("\n")) for line in lines), np.int64, count=int(size))
-        pq = tar.extractfile("pq.bin")
-        if pq is None:
+        member = tar.getmember("pq.bin")
+        pq = tar.extractfile(member)
+        if pq is None or not member.isreg():
             raise OSError(f"{path}: pq.bin is not a regular file")
         count, dim, qdim, centroids = (int(v) for v in np.frombuffer(pq.read(16), np.uint32))
-        indexes = np.frombuffer(pq.read(count * qdim), np.uint8).reshape(count, qdim)
+        # Mapped, not read: the pages of a word's row are loaded when the word is first looked
+        # up, and processes on one machine (web workers, pollers) share them.
+        indexes = np.memmap(path, np.uint8, mode="r", offset=member.offset_data + 16, shape=(count, qdim))
+        pq.seek(16 + count * qdim)
         codes = np.frombuffer(pq.read(), np.float32).reshape(qdim, centroids, dim // qdim)
     order = np.argsort(hashes, kind="stable")
     return Vectors(hashes[order], order.astype(np.int32), indexes, codes)
