@@ -33,6 +33,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
+
+from aggregator.pipeline import logistic
 from aggregator.pipeline.cluster import StoryCandidate, StoryIndex, StoryMember, StoryRules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -228,13 +231,13 @@ def decisions(rows: list[dict], extra: list[dict] | None = None) -> tuple[list[d
 
 
 def fit_rules(evidence: list[dict[str, float]], same: list[bool]) -> StoryRules:
-    """Logistic regression of `same` on the evidence; its coefficients are the weights."""
-    from sklearn.linear_model import LogisticRegression
-
+    """Logistic regression of `same` on the evidence (no intercept: `w_bias` is a feature);
+    its coefficients are the weights."""
     names = sorted(evidence[0])
-    model = LogisticRegression(C=FIT_C, fit_intercept=False, max_iter=10_000)
-    model.fit([[features[name] for name in names] for features in evidence], same)
-    weights = {name: round(float(w), 2) for name, w in zip(names, model.coef_[0])}
+    matrix = logistic.SparseRows.from_dicts([{i: features[name] for i, name in enumerate(names)} for features in evidence], len(names))
+    # two classes: the difference of their weight vectors is the binary model at twice the C given
+    coef, _ = logistic.fit(matrix, np.array(same, dtype=np.int64), np.ones(len(same)), 2, FIT_C / 2, intercept=False)
+    weights = {name: round(float(w), 2) for name, w in zip(names, coef[:, 1] - coef[:, 0])}
     weights["w_bias"] = round(weights["w_bias"] + FIT_SHIFT, 2)
     return dataclasses.replace(StoryRules(), **weights)
 

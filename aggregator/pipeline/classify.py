@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aggregator.entities import TopicDecision, TopicScore
+from aggregator.pipeline import logistic
 from aggregator.pipeline.lemmas import analyse, words
 
 if TYPE_CHECKING:
@@ -191,14 +192,7 @@ class LinearModel:
     intercept: np.ndarray
 
     def weights(self, features: tuple[str, ...]) -> dict[int, float]:
-        """Sublinear tf × idf, L2-normalised, by feature index (as the vectorizer computed it)."""
-        counts: dict[int, int] = {}
-        for feature in features:
-            if (index := self.vocabulary.get(feature)) is not None:
-                counts[index] = counts.get(index, 0) + 1
-        values = {i: (1.0 + math.log(n)) * self.idf[i] for i, n in counts.items()}
-        norm = math.sqrt(sum(v * v for v in values.values())) or 1.0
-        return {i: v / norm for i, v in values.items()}
+        return tfidf(features, self.vocabulary, self.idf)
 
     def log_probabilities(self, weights: dict[int, float]) -> dict[str, float]:
         logits = self.intercept.copy()
@@ -215,33 +209,39 @@ class LinearModel:
         return [[name, round(float(push), 3)] for push, name in pushes[:limit] if push > 0]
 
 
+def tfidf(features: tuple[str, ...], vocabulary: Mapping[str, int], idf: np.ndarray) -> dict[int, float]:
+    """Sublinear tf × idf, L2-normalised, by feature index; unknown features are left out."""
+    counts: dict[int, int] = {}
+    for feature in features:
+        if (index := vocabulary.get(feature)) is not None:
+            counts[index] = counts.get(index, 0) + 1
+    values = {i: (1.0 + math.log(n)) * idf[i] for i, n in counts.items()}
+    norm = math.sqrt(sum(v * v for v in values.values())) or 1.0
+    return {i: v / norm for i, v in values.items()}
+
+
 TrainingRow = tuple[ItemText, str, float]  # text, topic, sample weight
 
 
 def fit_model(rows: Iterable[TrainingRow]) -> LinearModel | None:
-    """Fit TF-IDF + logistic regression; None when fewer than two topics have examples."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+    """Fit TF-IDF + logistic regression; None when fewer than two topics have examples.
 
+    TF-IDF as the usual definition: smoothed idf ln((1 + n) / (1 + df)) + 1, sublinear tf,
+    rows L2-normalised; every feature of the examples is kept."""
     rows = list(rows)
-    if len({topic for _, topic, _ in rows}) < 2:
+    topics = tuple(sorted({topic for _, topic, _ in rows}))
+    if len(topics) < 2:
         return None
-    vectorizer = TfidfVectorizer(analyzer=_as_is, sublinear_tf=True, lowercase=False)
-    matrix = vectorizer.fit_transform([text.features for text, _, _ in rows])
-    # newton-cg: deterministic, and far faster than lbfgs on this sparse, wide problem
-    model = LogisticRegression(C=MODEL_C, solver="newton-cg", max_iter=1000)
-    model.fit(matrix, [topic for _, topic, _ in rows], sample_weight=[weight for _, _, weight in rows])
-    coef, intercept = model.coef_.T, model.intercept_
-    if len(model.classes_) == 2:  # a binary model scores only the second class
-        coef, intercept = np.hstack([np.zeros_like(coef), coef]), np.array([0.0, intercept[0]])
-    return LinearModel(
-        tuple(model.classes_), {f: int(i) for f, i in vectorizer.vocabulary_.items()},
-        tuple(vectorizer.get_feature_names_out().tolist()), vectorizer.idf_, coef.copy(), intercept.copy(),
-    )
-
-
-def _as_is(features: tuple[str, ...]) -> tuple[str, ...]:
-    return features
+    names = tuple(sorted({feature for text, _, _ in rows for feature in text.features}))
+    vocabulary = {name: i for i, name in enumerate(names)}
+    frequency = np.zeros(len(names))
+    for text, _, _ in rows:
+        frequency[[vocabulary[f] for f in set(text.features)]] += 1
+    idf = np.log((1 + len(rows)) / (1 + frequency)) + 1
+    matrix = logistic.SparseRows.from_dicts([tfidf(text.features, vocabulary, idf) for text, _, _ in rows], len(names))
+    labels = np.array([topics.index(topic) for _, topic, _ in rows])
+    coef, intercept = logistic.fit(matrix, labels, np.array([weight for _, _, weight in rows], float), len(topics), MODEL_C)
+    return LinearModel(topics, vocabulary, names, idf, coef, intercept)
 
 
 def example_rows(examples: Iterable[LabelledText], topics: Iterable[str], weight: float = 1.0) -> Iterator[TrainingRow]:
