@@ -125,6 +125,21 @@ def test_an_item_older_than_the_window_is_not_indexed(items):
     assert len(desk.index) == 1
 
 
+def test_a_story_that_loses_its_first_report_is_weighed_on_the_reports_it_keeps(items):
+    """A story of one report shares that report's words; once a second joins, the story's sum
+    is its own. Whatever it went through, it must weigh a newcomer as if it had only ever held
+    what is left of it."""
+    lived = Desk(window=timedelta(hours=48))
+    lived.index.add(StoryMember(1, 7, 1, T0, items["s01a"]["title"], items["s01a"]["summary"]))
+    lived.index.add(StoryMember(2, 7, 2, T0 + timedelta(hours=47), items["s01b"]["title"], items["s01b"]["summary"]))
+    fresh = Desk(window=timedelta(hours=48))
+    fresh.index.add(StoryMember(2, 7, 2, T0 + timedelta(hours=47), items["s01b"]["title"], items["s01b"]["summary"]))
+
+    later = StoryCandidate(3, T0 + timedelta(hours=49), items["s01c"]["title"], items["s01c"]["summary"])
+    assert lived.index.evidence(later) == fresh.index.evidence(later)  # s01a has left the window
+    assert len(lived.index) == 1
+
+
 def test_grouping_is_deterministic(items):
     rows = list(items.values())
     assert Desk().replay(rows) == Desk().replay(rows)

@@ -31,10 +31,12 @@ import sys
 import tomllib
 from bisect import bisect_left
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,37 +107,37 @@ class StoryRules:
     vote_floor: float = 0.25
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Meaning:
-    """The content words of an item for comparing meanings: one entry per distinct lemma."""
+    """The content words of an item for comparing meanings: one (lemma, form as written, name
+    key or "" when not a name, whether in the title) per distinct lemma."""
 
-    lemmas: tuple[str, ...]
-    forms: tuple[str, ...]
-    name_keys: tuple[str, ...]
-    in_title: tuple[bool, ...]
+    words: tuple[tuple[str, str, str, bool], ...]
 
     def vectors(self) -> np.ndarray:
         """One unit row per word (zeros for a word the vectors do not know)."""
-        rows = [embeddings.vector(form, lemma) for form, lemma in zip(self.forms, self.lemmas)]
+        rows = [embeddings.vector(form, lemma) for lemma, form, _, _ in self.words]
         zero = np.zeros(embeddings.DIMENSIONS, dtype=np.float32)
         return np.stack([zero if row is None else row for row in rows]) if rows else np.zeros((0, embeddings.DIMENSIONS), np.float32)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class ItemProfile:
     """What the decision needs of one item's text."""
 
     terms: dict[str, float]
     title_keys: tuple[tuple[str, ...], ...]
-    names: frozenset[tuple[str, str]]
-    title_names: frozenset[tuple[str, str]]
+    # The sets are sorted tuples of distinct values: a tuple costs a quarter of a frozenset,
+    # and two days of items hold a hundred thousand of them.
+    names: tuple[tuple[str, str], ...]
+    title_names: tuple[tuple[str, str], ...]
     surfaces: tuple[str, ...]  # sorted, for `mentions`
     lemmas: tuple[str, ...]  # sorted, for `mentions`
-    numbers: frozenset[str]
-    scores: frozenset[str]
-    quantities: frozenset[tuple[str, str]]
-    times_of_day: frozenset[str]
-    outcomes: frozenset[str]
+    numbers: tuple[str, ...]
+    scores: tuple[str, ...]
+    quantities: tuple[tuple[str, str], ...]
+    times_of_day: tuple[str, ...]
+    outcomes: tuple[str, ...]
     meaning: Meaning
 
 
@@ -174,6 +176,27 @@ OUTCOMES = {lemma: outcome for outcome, lemmas in WORDS["outcomes"].items() for 
 SCALE = frozenset(WORDS["numbers"]["scale"].split())
 
 
+_FLOATS: dict[float, float] = {}
+_TUPLES: dict[tuple, tuple] = {}
+SHARED_LIMIT = 100_000  # a table of shared values is emptied when it grows past this: sharing is an economy, not a meaning
+
+
+def _shared(table: dict, value: Any) -> Any:
+    """One object for equal values (interned, as words are), so that two days of items do not hold a copy each."""
+    if len(table) > SHARED_LIMIT:
+        table.clear()
+    return table.setdefault(value, value)
+
+
+def _distinct(values: Iterable[Any]) -> tuple:
+    """The distinct values, sorted; a pair (name and key, unit and value) is shared."""
+    return tuple(_shared(_TUPLES, v) if isinstance(v, tuple) else v for v in sorted(set(values)))
+
+
+def _float(value: float) -> float:
+    return _shared(_FLOATS, value)
+
+
 @dataclass(frozen=True)
 class _Word:
     surface: str
@@ -200,7 +223,7 @@ def _words(text: str) -> list[_Word]:
 
 def _word(token: str, sentence_start: bool, quoted: bool) -> _Word:
     if token[0].isdigit():
-        return _Word(token, "#" + token.replace(",", "."), number=True)
+        return _Word(sys.intern(token), sys.intern("#" + token.replace(",", ".")), number=True)
     surface = sys.intern(token.lower().replace("ё", "е"))  # interned: two days of items repeat their words
     lemma, function_word = analyse(surface)
     capital = token[0].isupper() and (not sentence_start or is_proper(surface))
@@ -233,11 +256,11 @@ def _weighted_terms(words: list[_Word], weight: float, rules: StoryRules) -> dic
         if word.function:
             continue
         boost = weight * (rules.name_boost if word.name else 1.0)
-        extra = [(word.term, boost)]
+        extra = [(word.term, _float(boost))]
         if not word.number and len(word.term) > rules.stem_length:
-            extra.append((sys.intern("~" + word.term[: rules.stem_length]), boost * rules.stem_weight))
+            extra.append((sys.intern("~" + word.term[: rules.stem_length]), _float(boost * rules.stem_weight)))
         if word.term in CONCEPTS:
-            extra.append((CONCEPTS[word.term], weight * rules.concept_weight))
+            extra.append((CONCEPTS[word.term], _float(weight * rules.concept_weight)))
         for term, value in extra:
             terms[term] = max(terms.get(term, 0.0), value)
     return terms
@@ -247,10 +270,10 @@ def _alternatives(word: _Word, rules: StoryRules) -> tuple[str, ...]:
     """The terms under which another item may mention the same word."""
     out = [word.term]
     if not word.number and len(word.term) > rules.stem_length:
-        out.append("~" + word.term[: rules.stem_length])
+        out.append(sys.intern("~" + word.term[: rules.stem_length]))
     if word.term in CONCEPTS:
         out.append(CONCEPTS[word.term])
-    return tuple(out)
+    return _shared(_TUPLES, tuple(out))
 
 
 @lru_cache(maxsize=4096)
@@ -264,32 +287,29 @@ def profile(title: str, summary: str, rules: StoryRules = StoryRules()) -> ItemP
     return ItemProfile(
         terms=terms,
         title_keys=tuple(_alternatives(w, rules) for w in title_words if not w.function),
-        names=frozenset((w.term, _key(w.surface)) for w in every if w.name and not w.function),
-        title_names=frozenset((w.term, _key(w.surface)) for w in title_words if w.name and not w.function),
+        names=_distinct((w.term, _key(w.surface)) for w in every if w.name and not w.function),
+        title_names=_distinct((w.term, _key(w.surface)) for w in title_words if w.name and not w.function),
         surfaces=tuple(sorted({w.surface for w in every})),
         lemmas=tuple(sorted({w.term for w in every})),
-        numbers=frozenset(w.term for w in every if w.number),
-        scores=frozenset(w.term for w in every if w.number and ":" in w.term),
-        quantities=frozenset(_quantities(title_words) | _quantities(summary_words)),
-        times_of_day=frozenset(TIMES_OF_DAY[w.surface] for w in every if w.surface in TIMES_OF_DAY),
-        outcomes=frozenset(OUTCOMES[w.term] for w in every if w.term in OUTCOMES),
+        numbers=_distinct(w.term for w in every if w.number),
+        scores=_distinct(w.term for w in every if w.number and ":" in w.term),
+        quantities=_distinct(_quantities(title_words) | _quantities(summary_words)),
+        times_of_day=_distinct(TIMES_OF_DAY[w.surface] for w in every if w.surface in TIMES_OF_DAY),
+        outcomes=_distinct(OUTCOMES[w.term] for w in every if w.term in OUTCOMES),
         meaning=_meaning(title_words, summary_words),
     )
 
 
 def _meaning(title_words: list[_Word], summary_words: list[_Word]) -> Meaning:
-    seen: dict[str, tuple[str, str, bool]] = {}
+    seen: dict[str, tuple[str, str, str, bool]] = {}
     for in_title, words in ((True, title_words), (False, summary_words)):
         for w in words:
             if not (w.function or w.number) and w.term not in seen:
-                seen[w.term] = (w.surface, _key(w.surface) if w.name else "", in_title)
-    return Meaning(
-        lemmas=tuple(seen), forms=tuple(v[0] for v in seen.values()),
-        name_keys=tuple(v[1] for v in seen.values()), in_title=tuple(v[2] for v in seen.values()),
-    )
+                seen[w.term] = _shared(_TUPLES, (w.term, w.surface, _key(w.surface) if w.name else "", in_title))
+    return Meaning(tuple(seen.values()))
 
 
-@lru_cache(maxsize=1024)  # a few hundred KB each: kept for the items compared most, not the whole window
+@lru_cache(maxsize=128)  # about 25 KB each (300 floats a word): kept for the items compared most, not the window
 def _vectors(meaning: Meaning) -> np.ndarray:
     return meaning.vectors()
 
@@ -297,9 +317,9 @@ def _vectors(meaning: Meaning) -> np.ndarray:
 @lru_cache(maxsize=1024)
 def _lookup(meaning: Meaning) -> tuple[np.ndarray, dict[str, int]]:
     """Rows that are names, and each word's row by lemma (and by name key, marked «^»)."""
-    names = np.array([bool(key) for key in meaning.name_keys])
-    rows = {lemma: i for i, lemma in enumerate(meaning.lemmas)}
-    rows.update({"^" + key: i for i, key in enumerate(meaning.name_keys) if key})
+    names = np.array([bool(key) for _, _, key, _ in meaning.words])
+    rows = {lemma: i for i, (lemma, _, _, _) in enumerate(meaning.words)}
+    rows.update({"^" + key: i for i, (_, _, key, _) in enumerate(meaning.words) if key})
     return names, rows
 
 
@@ -320,9 +340,13 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Entry:
-    member: StoryMember
+    """A member as the index keeps it: what the decision reads, not the text it was profiled from."""
+
+    story_id: int
+    feed_id: int
+    published: datetime
     profile: ItemProfile
 
 
@@ -335,7 +359,9 @@ class StoryIndex:
         self._entries: dict[int, _Entry] = {}
         self._postings: dict[str, list[int]] = defaultdict(list)  # lists: most terms have one or two members, and a set costs 200 bytes
         self._story_members: dict[int, list[int]] = defaultdict(list)
-        self._story_terms: dict[int, Counter[str]] = defaultdict(Counter)
+        # a story's terms summed over its members; a story of one member shares that member's
+        # terms (most stories have one, and a copy would be a third of the index's memory)
+        self._story_terms: dict[int, dict[str, float]] = {}
         self._expiry: list[tuple[datetime, int]] = []
         self._latest: datetime | None = None
         self._idf_memo: dict[str, float] = {}
@@ -350,13 +376,19 @@ class StoryIndex:
         self._advance(member.published)
         if self._latest is not None and member.published < self._latest - self.window:
             return
-        entry = _Entry(member, profile(member.title, member.summary, self.rules))
+        entry = _Entry(member.story_id, member.feed_id, member.published, profile(member.title, member.summary, self.rules))
         self._idf_memo.clear()
         self._entries[member.item_id] = entry
         for term in entry.profile.terms:
             self._postings[term].append(member.item_id)
         self._story_members[member.story_id].append(member.item_id)
-        self._story_terms[member.story_id].update(entry.profile.terms)
+        terms = self._story_terms.get(member.story_id)
+        if terms is None:
+            self._story_terms[member.story_id] = entry.profile.terms
+        else:
+            if not isinstance(terms, Counter):
+                terms = self._story_terms[member.story_id] = Counter(terms)
+            terms.update(entry.profile.terms)
         heapq.heappush(self._expiry, (member.published, member.item_id))
 
     def place(self, candidate: StoryCandidate) -> int | None:
@@ -400,7 +432,7 @@ class StoryIndex:
         stories = {}
         for story_id in self._candidate_stories(weights):
             members = (self._entries[i] for i in self._story_members[story_id])
-            near = [e for e in members if abs(e.member.published - candidate.published) <= self.window]
+            near = [e for e in members if abs(e.published - candidate.published) <= self.window]
             if near:
                 stories[story_id] = near
         return item, weights, stories
@@ -424,7 +456,7 @@ class StoryIndex:
             if term[0] in "~@" or not posting or len(posting) > self.rules.max_posting:
                 continue
             for item_id in posting:
-                votes[self._entries[item_id].member.story_id] += weight
+                votes[self._entries[item_id].story_id] += weight
         ranked = heapq.nsmallest(self.rules.max_stories_scored, votes.items(), key=lambda kv: (-kv[1], kv[0]))
         floor = ranked[0][1] * self.rules.vote_floor if ranked else 0.0
         return [story_id for story_id, vote in ranked if vote >= floor]
@@ -444,8 +476,8 @@ class StoryIndex:
             "w_numbers": max(self._shared_numbers(item, p) for p in profiles),
             "w_conflict": self._conflict(item, profiles),
             "w_disagree": max(self._disagreement(item, p) for p in profiles),
-            "w_same_feed": float(any(e.member.feed_id == candidate.feed_id for e in near)),
-            "w_gap": min(abs(e.member.published - candidate.published) for e in near) / self.window,
+            "w_same_feed": float(any(e.feed_id == candidate.feed_id for e in near)),
+            "w_gap": min(abs(e.published - candidate.published) for e in near) / self.window,
         }
 
     def _meaning_features(self, item: ItemProfile, weights: dict[str, float], near: list[_Entry], story_id: int) -> dict[str, float]:
@@ -480,7 +512,7 @@ class StoryIndex:
         paraphrase: «подорожает» and «вырастет»); names match only themselves. The share is
         weighted by rarity. Returns (a's title told by b, b's title told by a).
         """
-        if not a.meaning.lemmas or not b.meaning.lemmas:
+        if not a.meaning.words or not b.meaning.words:
             return 0.0, 0.0
         close = _closeness(a.meaning, b.meaning)
         return self._share_told(a.meaning, close.max(axis=1)), self._share_told(b.meaning, close.max(axis=0))
@@ -488,7 +520,7 @@ class StoryIndex:
     def _share_told(self, meaning: Meaning, best: np.ndarray) -> float:
         rules = self.rules
         credit = np.clip((best - rules.synonym_floor) / (rules.synonym_full - rules.synonym_floor), 0.0, 1.0)
-        weights = np.array([self.idf(t) if in_title else 0.0 for t, in_title in zip(meaning.lemmas, meaning.in_title)])
+        weights = np.array([self.idf(lemma) if in_title else 0.0 for lemma, _, _, in_title in meaning.words])
         total = weights.sum()
         return float(weights @ credit) / total if total else 0.0
 
@@ -517,7 +549,7 @@ class StoryIndex:
 
     def _shared_numbers(self, a: ItemProfile, b: ItemProfile) -> float:
         """Rarity of the figures both items give, in tens of nats."""
-        return sum(sorted(self.idf(n) for n in a.numbers & b.numbers)) / 10
+        return sum(sorted(self.idf(n) for n in set(a.numbers).intersection(b.numbers))) / 10
 
     def _conflict(self, item: ItemProfile, story: list[ItemProfile]) -> float:
         """Places named in the titles on both sides that the other side never mentions."""
@@ -529,9 +561,9 @@ class StoryIndex:
     def _disagreement(self, a: ItemProfile, b: ItemProfile) -> float:
         """Figures that cannot both be true of one event: another match score, another count."""
         penalty = 0.0
-        if a.scores and b.scores and not a.scores & b.scores:
+        if a.scores and b.scores and not set(a.scores).intersection(b.scores):
             penalty += 1.0
-        if a.times_of_day and b.times_of_day and not a.times_of_day & b.times_of_day:
+        if a.times_of_day and b.times_of_day and not set(a.times_of_day).intersection(b.times_of_day):
             penalty += self.rules.time_of_day_share
         if len(a.outcomes) == len(b.outcomes) == 1 and a.outcomes != b.outcomes:
             penalty += self.rules.outcome_share
@@ -551,7 +583,7 @@ class StoryIndex:
         while self._expiry and self._expiry[0][0] < horizon:
             _, item_id = heapq.heappop(self._expiry)
             entry = self._entries.get(item_id)
-            if entry is not None and entry.member.published < horizon:
+            if entry is not None and entry.published < horizon:
                 self._forget(item_id)
 
     def _forget(self, item_id: int) -> None:
@@ -562,12 +594,13 @@ class StoryIndex:
             posting.remove(item_id)  # near the front: members leave roughly in the order they came
             if not posting:
                 del self._postings[term]
-        story_id = entry.member.story_id
+        story_id = entry.story_id
         self._story_members[story_id].remove(item_id)
         if not self._story_members[story_id]:
             del self._story_members[story_id]
             del self._story_terms[story_id]
         else:
-            self._story_terms[story_id].subtract(entry.profile.terms)
-            self._story_terms[story_id] = +self._story_terms[story_id]
+            terms = self._story_terms[story_id]  # a Counter: the story had more than one member
+            terms.subtract(entry.profile.terms)
+            self._story_terms[story_id] = +terms
 
