@@ -11,9 +11,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from aggregator.entities import ItemData, TopicDecision
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from aggregator.storage import Storage
 
 STORY_PLACEMENT_LOCK = 0x53746F72  # any constant shared by every poller
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -62,21 +63,31 @@ def stored_refs(session: Session, feed_id: int, items: Iterable[ItemData]) -> tu
 def add_items(session: Session, feed_id: int, placed: Iterable[PlacedItem], now: datetime) -> None:
     """Insert a feed's new items, each in a new story unless its `story_id` names one to join
     (advertising stays out of stories altogether), then bring every touched story up to date.
-    One flush for the lot: SQLAlchemy sends the INSERTs in batches, not one round trip each."""
+
+    Written by bulk INSERTs, a few statements per feed, without ORM objects (building them
+    cost more than the writing): the rows are not in the session afterwards, a later read
+    loads them, and a touched story already loaded would not see its new values. The SQLite
+    full-text index follows by its triggers."""
     placed = list(placed)
-    joined = {new.story_id for new in placed if new.story_id is not None and not new.sponsored}
-    known = {story.id: story for story in session.scalars(select(Story).where(Story.id.in_(joined)))} if joined else {}
-    stories: list[Story] = []
+    starting = [new.item for new in placed if new.story_id is None and not new.sponsored]
+    new_story_ids = iter(_inserted_ids(session, Story, [_new_story_values(item) for item in starting]))
+    rows, scores = [], []
     for new in placed:
-        row = Item(feed_id=feed_id, guid=new.item.guid, fetched_at=to_db(now), sponsored=new.sponsored)
-        _fill(row, new.item, new.decision, now)
-        session.add(row)
-        if not new.sponsored:
-            row.story = known[new.story_id] if new.story_id is not None else _new_story(session, new.item)
-            stories.append(row.story)
-    session.flush()
-    for story in dict.fromkeys(stories):  # each touched story once
-        refresh_story(story)
+        story_id = None if new.sponsored else new.story_id if new.story_id is not None else next(new_story_ids)
+        topic, confidence, applying = _topic_values(new.decision)
+        rows.append(_item_values(new.item, now, new.item.full_text) | {
+            "feed_id": feed_id, "guid": new.item.guid, "story_id": story_id, "fetched_at": to_db(now),
+            "sponsored": new.sponsored, "topic": topic, "topic_confidence": confidence,
+        })
+        scores.append(applying)
+    links = [
+        {"item_id": item_id, "topic": slug, "score": score, "published_at": row["published_at"]}
+        for row, applying, item_id in zip(rows, scores, _inserted_ids(session, Item, rows), strict=True)
+        for slug, score in applying.items()
+    ]
+    if links:
+        session.execute(insert(ItemTopic.__table__), links)
+    _refresh_stories(session, list(dict.fromkeys(row["story_id"] for row in rows if row["story_id"] is not None)))
 
 
 def update_item(session: Session, item_id: int, item: ItemData, decision: TopicDecision, now: datetime) -> Item:
@@ -94,10 +105,7 @@ def update_item(session: Session, item_id: int, item: ItemData, decision: TopicD
 
 
 def set_topics(row: Item, decision: TopicDecision) -> None:
-    row.topic = decision.primary
-    row.topic_confidence = decision.confidence if decision.primary else 0.0
-    applying = decision.topics if decision.primary else ()
-    wanted = {score.slug: score.score for score in applying}
+    row.topic, row.topic_confidence, wanted = _topic_values(decision)
     row.topics[:] = [link for link in row.topics if link.topic in wanted]
     have = {link.topic: link for link in row.topics}
     for slug, score in wanted.items():
@@ -107,40 +115,92 @@ def set_topics(row: Item, decision: TopicDecision) -> None:
             row.topics.append(link)
 
 
+def _topic_values(decision: TopicDecision) -> tuple[str | None, float, dict[str, float]]:
+    """An item's primary topic, its confidence, and the score of every topic that applies."""
+    if not decision.primary:
+        return decision.primary, 0.0, {}
+    return decision.primary, decision.confidence, {score.slug: score.score for score in decision.topics}
+
+
 def _fill(row: Item, item: ItemData, decision: TopicDecision | None, now: datetime) -> None:
     """Copy the item's fields; topics too unless `decision` is None (an editor's topic stands)."""
-    row.url, row.canonical_url = item.url, item.url
-    row.title, row.summary, row.content_html = item.title, item.summary, item.content_html
-    row.image_url, row.author, row.categories = item.image_url, item.author, list(item.categories)
-    row.content_hash, row.published_at, row.updated_at = item.content_hash, to_db(item.published), to_db(now)
-    if item.full_text is not None:  # an update without a new fetch keeps the article text it had
-        row.full_text = item.full_text
-    row.search_lemmas = " ".join(content_lemmas("\n".join(part for part in (item.text, row.full_text) if part)))
+    full_text = row.full_text if item.full_text is None else item.full_text  # an update without a new fetch keeps the article text it had
+    for name, value in _item_values(item, now, full_text).items():
+        setattr(row, name, value)
     if decision is not None:
         set_topics(row, decision)
 
 
-def _new_story(session: Session, item: ItemData) -> Story:
-    story = Story(title=item.title, first_published_at=to_db(item.published), updated_at=to_db(item.published), item_count=0)
-    session.add(story)
-    return story
+def _item_values(item: ItemData, now: datetime, full_text: str | None) -> dict[str, object]:
+    """The item's columns that follow its content, `full_text` being the article text it keeps."""
+    return {
+        "url": item.url, "canonical_url": item.url, "title": item.title, "summary": item.summary,
+        "content_html": item.content_html, "image_url": item.image_url, "author": item.author,
+        "categories": list(item.categories), "content_hash": item.content_hash,
+        "published_at": to_db(item.published), "updated_at": to_db(now), "full_text": full_text,
+        "search_lemmas": " ".join(content_lemmas("\n".join(part for part in (item.text, full_text) if part))),
+    }
+
+
+def _new_story_values(item: ItemData) -> dict[str, object]:
+    return {"title": item.title, "first_published_at": to_db(item.published), "updated_at": to_db(item.published), "item_count": 0}
+
+
+def _inserted_ids(session: Session, model: type[Story | Item], rows: list[dict[str, object]]) -> list[int]:
+    """Insert `rows`, returning their new ids in the same order. Into the table, not the ORM
+    entity: the ORM's bulk layer would add half as much again for nothing we use."""
+    if not rows:
+        return []
+    table = model.__table__
+    return list(session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows))
+
+
+class _Member(Protocol):
+    id: int
+    title: str
+    published_at: datetime
+    topic: str | None
+    topic_confidence: float
+    topic_locked: bool
 
 
 def refresh_story(story: Story) -> None:
     """Derive a story's lead, title, topic, times and count from its visible members."""
-    members = sorted((m for m in story.items if not m.hidden), key=lambda m: (m.published_at, m.id or 0))
-    story.item_count = len(members)
+    for name, value in _story_values([m for m in story.items if not m.hidden]).items():
+        setattr(story, name, value)
+
+
+def _refresh_stories(session: Session, story_ids: list[int]) -> None:
+    """`refresh_story` for stories not loaded in the session: members read by a query, the
+    results written by one bulk UPDATE."""
+    members: dict[int, list[_Member]] = defaultdict(list)
+    for chunk in _chunks(story_ids):
+        query = (
+            select(Item.story_id, Item.id, Item.title, Item.published_at, Item.topic, Item.topic_confidence, Item.topic_locked)
+            .where(Item.story_id.in_(chunk), Item.hidden.is_(False))
+        )
+        for row in session.execute(query):
+            members[row.story_id].append(row)
+    if story_ids:
+        session.execute(update(Story), [{"id": story_id, **_story_values(members[story_id])} for story_id in story_ids])
+
+
+def _story_values(members: Sequence[_Member]) -> dict[str, object]:
+    """A story's lead, title, topic, times and count from its visible members (just the
+    count, 0, when it has none)."""
+    members = sorted(members, key=lambda m: (m.published_at, m.id or 0))
     if not members:
-        return
+        return {"item_count": 0}
     lead = members[0]
     votes: dict[str, float] = defaultdict(float)
     for member in members:
         if member.topic:
             votes[member.topic] += 10.0 if member.topic_locked else max(member.topic_confidence, 0.01)
-    story.lead_item_id, story.title = lead.id, lead.title
-    story.topic = max(votes, key=lambda t: (votes[t], t == lead.topic), default=None)
-    story.first_published_at = lead.published_at
-    story.updated_at = max(m.published_at for m in members)
+    return {
+        "item_count": len(members), "lead_item_id": lead.id, "title": lead.title,
+        "topic": max(votes, key=lambda t: (votes[t], t == lead.topic), default=None),
+        "first_published_at": lead.published_at, "updated_at": max(m.published_at for m in members),
+    }
 
 
 def recent_members(session: Session, since: datetime, after_id: int = 0) -> list[tuple[int, int, int, datetime, str, str]]:
@@ -179,7 +239,7 @@ def _ref_query():  # noqa: ANN202 - a SQLAlchemy Select
     return select(Item.id, Item.feed_id, Item.guid, Item.canonical_url, Item.content_hash)
 
 
-def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
+def _chunks(values: Sequence[T], size: int = 500) -> Iterable[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
