@@ -1,5 +1,6 @@
 """A poll cycle against a local server: what lands, what is asked again, what fails alone."""
 
+import time
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -116,3 +117,23 @@ def test_the_same_article_in_two_feeds_is_stored_once(tmp_path, feed_server, sam
     with service.storage.read() as session:
         count = session.scalar(select(func.count()).select_from(Item).where(Item.url == "https://vestnik.example/news/102"))
     assert count == 1
+
+
+def test_a_cycle_over_many_feeds_fetches_only_a_little_ahead_of_what_it_has_stored(tmp_path, feed_server, make_service):
+    """Storing a feed costs more than fetching it; a cold cycle must not fetch and hold every
+    feed while the first ones are stored (500 feeds would mean 500 parsed feeds in memory)."""
+    rss = ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Лента {n}</title>'
+           '<item><title>Новость {n}</title><link>http://news.test/{n}</link><guid>n{n}</guid>'
+           '<pubDate>Tue, 24 Nov 2026 10:00:00 +0000</pubDate></item></channel></rss>')
+    feeds = {f"Лента {n}": feed_server.serve(f"/many/{n}.xml", rss.format(n=n)) for n in range(40)}
+    settings = settings_from_dict(config_dict(tmp_path, feeds, polling={"concurrency": 2, "per_host_concurrency": 40}))
+    service = make_service(settings)
+    ahead = []
+
+    def stored(outcome):
+        ahead.append(len(feed_server.requests) - len(ahead) - 1)  # fetched but not yet stored
+        time.sleep(0.02)  # a slow store
+
+    outcome = service.poll(include_all=True, on_feed=stored)
+    assert outcome.new == 40
+    assert max(ahead) <= 8  # 2 workers x 2 jobs running, and as many finished, waiting to be stored (not 39)

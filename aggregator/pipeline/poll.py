@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 UNCHANGED_BATCH = 100  # unchanged feeds recorded per transaction (they are the most common answer)
 Fetcher = Callable[[FeedForUpdate, FetchPolicy, httpx.Client], Fetched]
 MAX_ARTICLES_PER_FEED = 100  # article pages fetched per source and cycle (the newest new items)
+IN_FLIGHT_PER_WORKER = 2  # jobs started ahead of the results read, per worker thread (see _HostJobs)
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,7 @@ def _retrieve_all(
     result as soon as it (and its articles) are in."""
     awaiting: dict[int, _AwaitingText] = {}
     with ThreadPoolExecutor(workers, thread_name_prefix="poll") as pool:
-        jobs = _HostJobs(pool, per_host)
+        jobs = _HostJobs(pool, per_host, IN_FLIGHT_PER_WORKER * workers)
         for feed in feeds:
             jobs.add(feed.url, partial(work, feed))
         for result in jobs.results():
@@ -246,10 +247,15 @@ def _article_job(read_article: Callable[[FeedForUpdate, ItemData], ArticleText],
 class _HostJobs:
     """Jobs for a thread pool, started so that one host never has more than `per_host` at
     once; hosts take turns, so no worker waits on a busy host. Jobs may be added while the
-    results are being read."""
+    results are being read.
 
-    def __init__(self, pool: ThreadPoolExecutor, per_host: int) -> None:
-        self._pool, self._per_host = pool, per_host
+    At most `in_flight` jobs run (or wait, finished, to be read) at once, and more start only
+    as results are read: storing a feed costs more than fetching it, and without the limit
+    the workers would fetch and parse every feed of a cold cycle while the first ones are
+    stored, holding them all in memory."""
+
+    def __init__(self, pool: ThreadPoolExecutor, per_host: int, in_flight: int) -> None:
+        self._pool, self._per_host, self._in_flight = pool, per_host, in_flight
         self._waiting: dict[str, deque[Callable[[], Any]]] = {}
         self._busy: Counter[str] = Counter()
         self._running: dict[Future[Any], str] = {}
@@ -270,10 +276,10 @@ class _HostJobs:
 
     def _start_ready(self) -> None:
         started = True
-        while started:
+        while started and len(self._running) < self._in_flight:
             started = False
             for host, queue in self._waiting.items():
-                if queue and self._busy[host] < self._per_host:
+                if queue and self._busy[host] < self._per_host and len(self._running) < self._in_flight:
                     self._running[self._pool.submit(queue.popleft())] = host
                     self._busy[host] += 1
                     started = True
