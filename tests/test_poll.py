@@ -3,11 +3,11 @@
 import time
 from datetime import timedelta
 
+from conftest import NOW, config_dict
 from sqlalchemy import func, select
 
-from aggregator.storage.models import Item
-from conftest import NOW, config_dict
 from aggregator.settings import settings_from_dict
+from aggregator.storage.models import Item
 
 EXPECTED_TITLES = {
     "Трамваи вернутся на проспект Ленина в понедельник",

@@ -276,7 +276,7 @@ def _alternatives(word: _Word, rules: StoryRules) -> tuple[str, ...]:
     return _shared(_TUPLES, tuple(out))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)  # an item is profiled when placed and again when indexed, a feed later at most
 def profile(title: str, summary: str, rules: StoryRules = StoryRules()) -> ItemProfile:
     """Weighted terms of one item (title terms count more; names are boosted) and its facts."""
     title_words, summary_words = _words(title), _words(summary)
@@ -314,7 +314,7 @@ def _vectors(meaning: Meaning) -> np.ndarray:
     return meaning.vectors()
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)
 def _lookup(meaning: Meaning) -> tuple[np.ndarray, dict[str, int]]:
     """Rows that are names, and each word's row by lemma (and by name key, marked «^»)."""
     names = np.array([bool(key) for _, _, key, _ in meaning.words])

@@ -30,7 +30,7 @@ def words(text: str) -> list[str]:
     return [w.lower().replace("ё", "е") for w in WORD.findall(text)]
 
 
-@lru_cache(maxsize=300_000)
+@lru_cache(maxsize=100_000)  # word forms of a few days of news; about 25 MB when full
 def analyse(word: str) -> tuple[str, bool]:
     """(lemma, is_function_word) for one lower-cased word."""
     if not word.isalpha() or word.isascii():
@@ -57,7 +57,7 @@ def content_lemmas(text: str) -> list[str]:
 PROPER_TAGS = frozenset({"Geox", "Name", "Surn", "Patr", "Orgn", "Trad"})
 
 
-@lru_cache(maxsize=300_000)
+@lru_cache(maxsize=100_000)  # word forms of a few days of news; about 25 MB when full
 def is_proper(word: str) -> bool:
     """Whether a lower-cased word is most likely a name: a place, a person, an organisation."""
     if not word.isalpha():
