@@ -17,6 +17,7 @@ import gzip
 import importlib.util
 import io
 import logging
+import os
 import tarfile
 import threading
 from dataclasses import dataclass
@@ -40,16 +41,16 @@ class Vectors:
     `qdim` sub-vectors, each picked (by a byte in `indexes`) from 256 centroids in `codes`.
 
     Read here rather than with `navec.Navec.load`, which also precomputes similarity tables we
-    never use and holds a 100 MB temporary while doing so; the index bytes are memory-mapped
-    (see `read_vectors`). Words are found by their hash in a
+    never use and holds a 100 MB temporary while doing so; a word's index bytes are read from
+    the file when it is first looked up (see `read_vectors`). Words are found by their hash in a
     sorted array (3 MB) instead of a dict of 250K strings (about 40 MB): hashes are taken in
     this process, so Python's per-process hash seed does not matter, and a 64-bit collision
     among 250K words is not worth guarding against.
     """
 
     hashes: np.ndarray  # sorted hash of each word, int64
-    rows: np.ndarray  # the word's row in `indexes`, in the order of `hashes`
-    indexes: np.ndarray  # words x qdim, uint8
+    rows: np.ndarray  # the word's row of index bytes, in the order of `hashes`
+    indexes: _Rows  # words x qdim bytes, read one row at a time
     codes: np.ndarray  # qdim x centroids x (dim / qdim), float32
 
     def row(self, word: str) -> int | None:
@@ -59,7 +60,25 @@ class Vectors:
         return int(self.rows[at]) if at < len(self.hashes) and self.hashes[at] == key else None
 
     def vector(self, row: int) -> np.ndarray:
-        return self.codes[np.arange(self.codes.shape[0]), self.indexes[row]].reshape(-1)
+        return self.codes[np.arange(self.codes.shape[0]), self.indexes.row(row)].reshape(-1)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Fixed-size rows of a file, read with `pread` on demand. Neither read whole (25 MB) nor
+    memory-mapped: a mapping's page faults bring in the neighbouring pages too, and a few
+    thousand words looked up at random left almost the whole 25 MB resident. `pread` names its
+    offset, so threads and forked processes share the descriptor safely."""
+
+    fd: int
+    offset: int
+    width: int
+
+    def row(self, number: int) -> np.ndarray:
+        data = os.pread(self.fd, self.width, self.offset + number * self.width)
+        if len(data) != self.width:
+            raise OSError(f"word vectors: row {number} is cut short")
+        return np.frombuffer(data, np.uint8)
 
 
 def model_path() -> Path:
@@ -84,9 +103,9 @@ def read_vectors(path: Path) -> Vectors:
         if pq is None or not member.isreg():
             raise OSError(f"{path}: pq.bin is not a regular file")
         count, dim, qdim, centroids = (int(v) for v in np.frombuffer(pq.read(16), np.uint32))
-        # Mapped, not read: the pages of a word's row are loaded when the word is first looked
-        # up, and processes on one machine (web workers, pollers) share them.
-        indexes = np.memmap(path, np.uint8, mode="r", offset=member.offset_data + 16, shape=(count, qdim))
+        if count != size:
+            raise OSError(f"{path}: {size} words but {count} rows of vectors")
+        indexes = _Rows(os.open(path, os.O_RDONLY | os.O_CLOEXEC), member.offset_data + 16, qdim)  # open for the process's life
         pq.seek(16 + count * qdim)
         codes = np.frombuffer(pq.read(), np.float32).reshape(qdim, centroids, dim // qdim)
     order = np.argsort(hashes, kind="stable")
