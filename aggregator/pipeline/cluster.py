@@ -221,6 +221,7 @@ def _words(text: str) -> list[_Word]:
     return out
 
 
+@lru_cache(maxsize=50_000)  # news repeat their words: one analysis (and one object) per word and position
 def _word(token: str, sentence_start: bool, quoted: bool) -> _Word:
     if token[0].isdigit():
         return _Word(sys.intern(token), sys.intern("#" + token.replace(",", ".")), number=True)
@@ -466,12 +467,13 @@ class StoryIndex:
     def _cheap_features(self, candidate: StoryCandidate, item: ItemProfile, near: list[_Entry], story_id: int) -> dict[str, float]:
         """The evidence from names, figures, title words and time."""
         profiles = [e.profile for e in near]
+        theirs_covered = [self._coverage(p.title_keys, item.terms) for p in profiles]
         return {
             "w_bias": 1.0,
             "w_cover": self._coverage(item.title_keys, self._story_terms[story_id]),
-            "w_covered": _mean([self._coverage(p.title_keys, item.terms) for p in profiles]),
-            "w_uncovered": _mean([1 - max(self._coverage(item.title_keys, p.terms),
-                                          self._coverage(p.title_keys, item.terms)) for p in profiles]),
+            "w_covered": _mean(theirs_covered),
+            "w_uncovered": _mean([1 - max(self._coverage(item.title_keys, p.terms), theirs)
+                                  for p, theirs in zip(profiles, theirs_covered)]),
             "w_names": max(self._shared_names(item, p) for p in profiles),
             "w_numbers": max(self._shared_numbers(item, p) for p in profiles),
             "w_conflict": self._conflict(item, profiles),
