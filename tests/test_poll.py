@@ -1,11 +1,13 @@
 """A poll cycle against a local server: what lands, what is asked again, what fails alone."""
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from conftest import NOW, config_dict
 from sqlalchemy import func, select
 
+from aggregator.pipeline.poll import _HostJobs
 from aggregator.settings import settings_from_dict
 from aggregator.storage.models import Item
 
@@ -137,3 +139,17 @@ def test_a_cycle_over_many_feeds_fetches_only_a_little_ahead_of_what_it_has_stor
     outcome = service.poll(include_all=True, on_feed=stored)
     assert outcome.new == 40
     assert max(ahead) <= 8  # 2 workers x 2 jobs running, and as many finished, waiting to be stored (not 39)
+
+
+def test_a_cycle_cut_short_by_the_process_exiting_ends_quietly_with_what_it_fetched():
+    """At exit the thread pool refuses new jobs; the cycle keeps what is running, starts
+    nothing more and raises nothing (it used to log a traceback as a failed cycle)."""
+    pool = ThreadPoolExecutor(1)
+    jobs = _HostJobs(pool, per_host=1, in_flight=1)
+    for number in range(5):
+        jobs.add(f"http://host{number}.test/feed.xml", lambda number=number: number)
+    got = []
+    for result in jobs.results():
+        got.append(result)
+        pool.shutdown(wait=False)  # what the interpreter's exit does to every pool
+    assert got == [0, 1]  # 1 was already running when the exit began; 2, 3 and 4 never start

@@ -280,9 +280,21 @@ class _HostJobs:
             started = False
             for host, queue in self._waiting.items():
                 if queue and self._busy[host] < self._per_host and len(self._running) < self._in_flight:
-                    self._running[self._pool.submit(queue.popleft())] = host
+                    try:
+                        future = self._pool.submit(queue.popleft())
+                    except RuntimeError:  # the process is exiting: the pool takes no new jobs
+                        self._stop_starting()
+                        return
+                    self._running[future] = host
                     self._busy[host] += 1
                     started = True
+
+    def _stop_starting(self) -> None:
+        """End the cycle with the jobs already running; the feeds not fetched keep their lease
+        and are polled after it runs out, by this service's next start or another poller."""
+        left = sum(len(queue) for queue in self._waiting.values()) + 1
+        log.info("the process is shutting down: %d fetches not started", left)
+        self._waiting.clear()
 
 
 def _wanting_text(storage: Storage, got: Retrieved) -> list[ItemData]:
