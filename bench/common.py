@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import tomli_w
 
@@ -111,7 +111,24 @@ def write_config(path: Path, raw: dict) -> Path:
 # --- processes ---------------------------------------------------------------------------------
 
 
-class FeedServerProcess:
+class ChildProcess:
+    """A child process (`self.process`) that is stopped when its `with` block ends: terminated,
+    then killed after `grace` seconds."""
+
+    process: subprocess.Popen
+    grace: float = 10
+
+    def close(self) -> None:
+        stop(self.process, self.grace)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FeedServerProcess(ChildProcess):
     """`bench.feedserver` in a child process; `url(n)` is feed n's address."""
 
     def __init__(self, feeds: int, items: int, latency: float, now: float, seed: int = SEED, hosts: bool = True) -> None:
@@ -143,15 +160,6 @@ class FeedServerProcess:
         import httpx
 
         return httpx.get(self.base + "/_stats", trust_env=False).json()
-
-    def close(self) -> None:
-        stop(self.process, 10)
-
-    def __enter__(self) -> FeedServerProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def stop(process: subprocess.Popen, grace: float) -> None:

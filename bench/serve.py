@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import PYTHON, REPO_ROOT, FeedServerProcess, Row, config_dict, median, run_child, stop, write_config
+from bench.common import PYTHON, REPO_ROOT, ChildProcess, FeedServerProcess, Row, config_dict, median, run_child, write_config
 
 ITEMS_PER_FEED = 100
 WRK_CONNECTIONS = 4
@@ -128,8 +128,10 @@ def wrk(url: str, seconds: int, extra: tuple[str, ...] = ()) -> float:
     return float(match.group(1))
 
 
-class Gunicorn:
+class Gunicorn(ChildProcess):
     """`gunicorn -w 2 APP` on a free loopback port, started and waited for."""
+
+    grace = 20
 
     def __init__(self, app: str, env: dict[str, str], ready_path: str) -> None:
         self.port = _free_port()
@@ -154,15 +156,6 @@ class Gunicorn:
             time.sleep(0.3)
         self.close()
         raise RuntimeError(f"gunicorn did not answer on {self.base}{path}")
-
-    def close(self) -> None:
-        stop(self.process, 20)
-
-    def __enter__(self) -> Gunicorn:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _free_port() -> int:
