@@ -57,7 +57,7 @@ def content_lemmas(text: str) -> list[str]:
 PROPER_TAGS = frozenset({"Geox", "Name", "Surn", "Patr", "Orgn", "Trad"})
 
 
-@lru_cache(maxsize=100_000)  # word forms of a few days of news; about 25 MB when full
+@lru_cache(maxsize=100_000)  # the same words as `analyse`, with a smaller answer
 def is_proper(word: str) -> bool:
     """Whether a lower-cased word is most likely a name: a place, a person, an organisation."""
     if not word.isalpha():
