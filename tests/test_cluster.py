@@ -154,3 +154,19 @@ def test_labelled_events_are_grouped_without_mixing_events(items):
     recall = len(same_given & same_truth) / len(same_truth)
     assert precision >= 0.9
     assert recall >= 0.4
+
+
+def test_place_joins_the_story_its_evidence_scores_highest(items):
+    """`place` stops weighing a story as soon as it cannot win: that must never change which
+    story wins (the first of the highest positive score), here or with a shorter window."""
+    for window in (timedelta(hours=48), timedelta(hours=3)):
+        desk = Desk(window)
+        rules = desk.index.rules
+        for n, row in enumerate(sorted(items.values(), key=lambda row: row["id"][::-1])):
+            at = T0 + n * timedelta(minutes=10)
+            candidate = StoryCandidate(desk.feeds.setdefault(row["outlet"], len(desk.feeds) + 1), at, row["title"], row["summary"])
+            scores = {story: sum(getattr(rules, name) * value for name, value in features.items())
+                      for story, features in desk.index.evidence(candidate).items()}
+            best = max(scores, key=scores.__getitem__, default=None)
+            assert desk.index.place(candidate) == (best if best is not None and scores[best] > 0 else None)
+            desk.report(row, at)

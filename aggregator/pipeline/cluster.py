@@ -31,7 +31,7 @@ import sys
 import tomllib
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -163,7 +163,12 @@ def _starts(words: tuple[str, ...], start: str) -> bool:
     return at < len(words) and words[at].startswith(start)
 
 
+# The features in the order `evidence` lists them and `place` sums their weighted values.
+CHEAP_FEATURES = ("w_bias", "w_cover", "w_covered", "w_uncovered", "w_names", "w_numbers", "w_conflict", "w_disagree", "w_same_feed", "w_gap")
 MEANING_FEATURES = ("w_centroid", "w_told", "w_tells", "w_untold")  # see StoryIndex._meaning_features
+# Float sums of a dozen weighted features are off by far less than this: a story is given up
+# only when its ceiling is below the score to beat by at least so much, so rounding never decides.
+SLACK = 1e-9
 TOKEN = re.compile(r"\d+(?:[.,:]\d+)*|[A-Za-zА-Яа-яЁё]+(?:-[A-Za-zА-Яа-яЁё]+)*|[.!?«»\"]")
 SENTENCE_END = frozenset(".!?")
 QUOTES = frozenset("«»\"")
@@ -351,6 +356,60 @@ class _Entry:
     profile: ItemProfile
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """A candidate as the window reads it: what `place` weighs every story against, worked out
+    once rather than once per story."""
+
+    candidate: StoryCandidate
+    item: ItemProfile
+    weights: dict[str, float]  # the item's terms weighted by rarity
+    stories: dict[int, list[_Entry]]  # the stories worth scoring, best first, with their members near in time
+    title: tuple[tuple[tuple[str, ...], float], ...]  # each title word's alternatives, with its rarity
+    title_rarity: float  # the sum of those rarities
+    numbers: frozenset[str]
+    best: dict[str, float]  # the most each feature can add to a story's score
+    ceiling: float  # the most a story can score: every feature at its best
+    headroom: float  # the most the meaning features can add
+
+    def title_coverage(self, terms: dict[str, float] | Counter[str]) -> float:
+        """The share of the item's title (by rarity) that the other side mentions in some
+        form: `StoryIndex._coverage` of the item's title, with its rarities looked up once."""
+        covered, mentioned = 0.0, terms.keys()
+        for alternatives, weight in self.title:
+            if not mentioned.isdisjoint(alternatives):
+                covered += weight
+        return covered / self.title_rarity if self.title_rarity else 0.0
+
+
+def _running_total(values: Iterable[float]) -> float:
+    """The sum added up left to right, as `StoryIndex._coverage` adds it (from Python 3.12,
+    `sum` compensates rounding, and could differ in the last bit)."""
+    total = 0.0
+    for value in values:
+        total += value
+    return total
+
+
+class _Rarity(dict[str, float]):
+    """The idf of each term for the window as it stands, worked out when first asked for.
+
+    The owner empties it whenever a member comes or goes; until then, every item placed (a
+    feed's new items are placed before any is added) reuses the same values.
+    """
+
+    def __init__(self, entries: dict[int, _Entry], postings: dict[str, list[int]], rules: StoryRules) -> None:
+        super().__init__()
+        self.entries, self.postings, self.rules = entries, postings, rules
+
+    def __missing__(self, term: str) -> float:
+        rules = self.rules
+        prior = PRIOR_RATES.get(term, rules.unseen_rate) * rules.prior_docs
+        df = len(self.postings.get(term, ()))
+        value = self[term] = math.log((len(self.entries) + rules.prior_docs + 1) / (df + prior + 0.5))
+        return value
+
+
 class StoryIndex:
     """The stories of one time window, indexed by their items' terms."""
 
@@ -358,14 +417,16 @@ class StoryIndex:
         self.window = window
         self.rules = rules or StoryRules()
         self._entries: dict[int, _Entry] = {}
-        self._postings: dict[str, list[int]] = defaultdict(list)  # lists: most terms have one or two members, and a set costs 200 bytes
+        # each term's members, by their story ids (one per member: the votes for stories are all
+        # that is read of a posting); lists: most terms have one or two members, and a set costs 200 bytes
+        self._postings: dict[str, list[int]] = defaultdict(list)
         self._story_members: dict[int, list[int]] = defaultdict(list)
         # a story's terms summed over its members; a story of one member shares that member's
         # terms (most stories have one, and a copy would be a third of the index's memory)
         self._story_terms: dict[int, dict[str, float]] = {}
         self._expiry: list[tuple[datetime, int]] = []
         self._latest: datetime | None = None
-        self._idf_memo: dict[str, float] = {}
+        self._rarity = _Rarity(self._entries, self._postings, self.rules)  # emptied whenever the members change
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -378,10 +439,10 @@ class StoryIndex:
         if self._latest is not None and member.published < self._latest - self.window:
             return
         entry = _Entry(member.story_id, member.feed_id, member.published, profile(member.title, member.summary, self.rules))
-        self._idf_memo.clear()
+        self._rarity.clear()
         self._entries[member.item_id] = entry
         for term in entry.profile.terms:
-            self._postings[term].append(member.item_id)
+            self._postings[term].append(member.story_id)
         self._story_members[member.story_id].append(member.item_id)
         terms = self._story_terms.get(member.story_id)
         if terms is None:
@@ -393,106 +454,152 @@ class StoryIndex:
         heapq.heappush(self._expiry, (member.published, member.item_id))
 
     def place(self, candidate: StoryCandidate) -> int | None:
-        """The story the candidate joins, or None when it starts a new one.
-
-        Each story is first weighed on the cheap evidence (names, figures, title words, time);
-        the word-meaning evidence, which compares word vectors, is computed only when it could
-        still lift the story above the best score so far. Every such feature lies in [0, 1],
-        so the skipped stories are exactly those that could not have won.
-        """
-        rules = self.rules
-        headroom = sum(max(getattr(rules, name), 0.0) for name in MEANING_FEATURES)
-        item, weights, stories = self._scored_stories(candidate)
+        """The story the candidate joins, or None when it starts a new one: the first story of
+        the highest positive score, in the order of `_candidate_stories`."""
+        reading = self._read(candidate)
         best_story, best_score = None, 0.0
-        for story_id, near in stories.items():
-            cheap = self._cheap_features(candidate, item, near, story_id)
-            score = sum(getattr(rules, name) * value for name, value in cheap.items())
-            if score + headroom <= best_score:
-                continue
-            meaning = self._meaning_features(item, weights, near, story_id)
-            score += sum(getattr(rules, name) * value for name, value in meaning.items())
-            if score > best_score:
+        for story_id, near in reading.stories.items():
+            score = self._score(reading, story_id, near, best_score)
+            if score is not None and score > best_score:
                 best_story, best_score = story_id, score
         return best_story
 
     def evidence(self, candidate: StoryCandidate) -> dict[int, dict[str, float]]:
         """The evidence for and against each story worth scoring, as `place` weighs it."""
-        item, weights, stories = self._scored_stories(candidate)
-        return {
-            story_id: self._cheap_features(candidate, item, near, story_id) | self._meaning_features(item, weights, near, story_id)
-            for story_id, near in stories.items()
-        }
+        reading = self._read(candidate)
+        evidence = {}
+        for story_id, near in reading.stories.items():
+            features = dict(self._cheap_features(reading, story_id, near)) | dict(self._meaning_features(reading, story_id, near))
+            evidence[story_id] = {name: features[name] for name in CHEAP_FEATURES + MEANING_FEATURES}
+        return evidence
 
-    def _scored_stories(self, candidate: StoryCandidate) -> tuple[ItemProfile, dict[str, float], dict[int, list[_Entry]]]:
-        """The candidate's profile, its rarity-weighted terms, and the stories worth scoring
-        (best first), each with its members within the window of the candidate."""
+    def _score(self, reading: _Reading, story_id: int, near: list[_Entry], to_beat: float) -> float | None:
+        """The story's weighted evidence, summed as `evidence` lists it; None as soon as the
+        story is sure not to score above `to_beat`.
+
+        The features are worked out one at a time, and a ceiling counts each one not yet known
+        at the best it could be for this candidate (`_Reading.best`): once the ceiling is not
+        above `to_beat`, the rest are not worked out. The word-meaning features, which compare
+        word vectors, come last, and only when the cheap score leaves them room to win.
+        """
+        cheap = self._work_out(self._cheap_features(reading, story_id, near), reading, reading.ceiling, to_beat)
+        if cheap is None:
+            return None
+        score = sum(getattr(self.rules, name) * cheap[name] for name in CHEAP_FEATURES)
+        if score + reading.headroom <= to_beat:
+            return None
+        meaning = self._work_out(self._meaning_features(reading, story_id, near), reading, score + reading.headroom, to_beat)
+        if meaning is None:
+            return None
+        return score + sum(getattr(self.rules, name) * meaning[name] for name in MEANING_FEATURES)
+
+    def _work_out(self, features: Iterator[tuple[str, float]], reading: _Reading, ceiling: float, to_beat: float) -> dict[str, float] | None:
+        """The features' values, or None as soon as they show that the score cannot exceed
+        `to_beat`: `ceiling` counts every feature not yet known at its best."""
+        known = {}
+        for name, value in features:
+            known[name] = value
+            ceiling -= reading.best[name] - getattr(self.rules, name) * value
+            if ceiling + SLACK <= to_beat:
+                return None
+        return known
+
+    def _read(self, candidate: StoryCandidate) -> _Reading:
+        """The candidate as the window reads it: its profile, its rarity-weighted terms, and the
+        stories worth scoring (best first), each with its members within the window of the
+        candidate."""
         self._advance(candidate.published)
-        self._idf_memo = {}
-        item = profile(candidate.title, candidate.summary, self.rules)
-        weights = {term: weight * self.idf(term) for term, weight in item.terms.items()}
+        rules, rarity = self.rules, self._rarity
+        item = profile(candidate.title, candidate.summary, rules)
+        weights = {term: weight * rarity[term] for term, weight in item.terms.items()}
         stories = {}
         for story_id in self._candidate_stories(weights):
             members = (self._entries[i] for i in self._story_members[story_id])
             near = [e for e in members if abs(e.published - candidate.published) <= self.window]
             if near:
                 stories[story_id] = near
-        return item, weights, stories
+        title = tuple((alternatives, rarity[alternatives[0]]) for alternatives in item.title_keys)
+        best = {name: max(getattr(rules, name) * low, getattr(rules, name) * high) for name, (low, high) in self._ranges(item).items()}
+        return _Reading(
+            candidate=candidate, item=item, weights=weights, stories=stories,
+            title=title, title_rarity=_running_total(weight for _, weight in title), numbers=frozenset(item.numbers),
+            best=best, ceiling=sum(best.values()), headroom=sum(best[name] for name in MEANING_FEATURES),
+        )
+
+    def _ranges(self, item: ItemProfile) -> dict[str, tuple[float, float]]:
+        """The lowest and highest value each feature can take for this candidate, whatever the story.
+
+        A rarity (idf) is positive, as no term is in more items than the window holds and no
+        prior rate reaches 1; so shares of titles lie in [0, 1], and the names, figures or
+        places shared with a story weigh at most all of the candidate's own.
+        """
+        rules, rarity = self.rules, self._rarity
+        shares = (1.0, rules.time_of_day_share, rules.outcome_share, rules.quantity_share)  # see _disagreement
+        return dict.fromkeys(CHEAP_FEATURES + MEANING_FEATURES, (0.0, 1.0)) | {
+            "w_bias": (1.0, 1.0),
+            "w_names": (0.0, sum(rarity[n] for n, _ in item.names) / 10),
+            "w_numbers": (0.0, sum(rarity[n] for n in item.numbers) / 10),
+            "w_conflict": (0.0, max((rarity[n] for n, _ in item.title_names), default=0.0) / 10),
+            "w_disagree": (sum(min(share, 0.0) for share in shares), sum(max(share, 0.0) for share in shares)),
+        }
 
     def idf(self, term: str) -> float:
         """Rarity of a term in the window, smoothed towards the built-in prior."""
-        known = self._idf_memo.get(term)
-        if known is not None:
-            return known
-        rules = self.rules
-        prior = PRIOR_RATES.get(term, rules.unseen_rate) * rules.prior_docs
-        df = len(self._postings.get(term, ()))
-        value = self._idf_memo[term] = math.log((len(self._entries) + rules.prior_docs + 1) / (df + prior + 0.5))
-        return value
+        return self._rarity[term]
 
     def _candidate_stories(self, weights: dict[str, float]) -> list[int]:
         """Stories sharing distinctive words, names or figures with the candidate, best first."""
-        votes: Counter[int] = Counter()
+        rules = self.rules
+        votes: dict[int, float] = {}
+        vote = votes.get  # a plain dict, read and written: a third cheaper than `Counter` or `defaultdict` in this loop
         for term, weight in weights.items():
             posting = self._postings.get(term)
-            if term[0] in "~@" or not posting or len(posting) > self.rules.max_posting:
+            if term[0] in "~@" or not posting or len(posting) > rules.max_posting:
                 continue
-            for item_id in posting:
-                votes[self._entries[item_id].story_id] += weight
-        ranked = heapq.nsmallest(self.rules.max_stories_scored, votes.items(), key=lambda kv: (-kv[1], kv[0]))
-        floor = ranked[0][1] * self.rules.vote_floor if ranked else 0.0
-        return [story_id for story_id, vote in ranked if vote >= floor]
+            for story_id in posting:
+                votes[story_id] = vote(story_id, 0.0) + weight
+        if not votes:
+            return []
+        # The best `max_stories_scored` by vote, ties by story id. The votes alone give the
+        # lowest vote that makes the list; only the few stories with at least that are ranked.
+        cutoff = heapq.nlargest(rules.max_stories_scored, votes.values())[-1]
+        ranked = sorted([story_id for story_id, vote in votes.items() if vote >= cutoff], key=lambda story_id: (-votes[story_id], story_id))
+        floor = votes[ranked[0]] * rules.vote_floor
+        return [story_id for story_id in ranked[: rules.max_stories_scored] if votes[story_id] >= floor]
 
     # -- evidence ----------------------------------------------------------------------------
 
-    def _cheap_features(self, candidate: StoryCandidate, item: ItemProfile, near: list[_Entry], story_id: int) -> dict[str, float]:
-        """The evidence from names, figures, title words and time."""
+    def _cheap_features(self, reading: _Reading, story_id: int, near: list[_Entry]) -> Iterator[tuple[str, float]]:
+        """The evidence from names, figures, title words and time, one feature at a time: the
+        cheapest, and those that most often rule a story out, first (the order decides only
+        how soon `_score` can give a story up). Parts that two features share are worked out
+        once: how much of each member's title the item mentions, and which of the item's names
+        each member mentions."""
+        candidate, item = reading.candidate, reading.item
         profiles = [e.profile for e in near]
+        yield "w_bias", 1.0
+        yield "w_same_feed", float(any(e.feed_id == candidate.feed_id for e in near))
+        yield "w_gap", min(abs(e.published - candidate.published) for e in near) / self.window
+        yield "w_numbers", max(self._shared_numbers(reading.numbers, p) for p in profiles)
+        yield "w_cover", reading.title_coverage(self._story_terms[story_id])
         theirs_covered = [self._coverage(p.title_keys, item.terms) for p in profiles]
-        return {
-            "w_bias": 1.0,
-            "w_cover": self._coverage(item.title_keys, self._story_terms[story_id]),
-            "w_covered": _mean(theirs_covered),
-            "w_uncovered": _mean([1 - max(self._coverage(item.title_keys, p.terms), theirs)
-                                  for p, theirs in zip(profiles, theirs_covered)]),
-            "w_names": max(self._shared_names(item, p) for p in profiles),
-            "w_numbers": max(self._shared_numbers(item, p) for p in profiles),
-            "w_conflict": self._conflict(item, profiles),
-            "w_disagree": max(self._disagreement(item, p) for p in profiles),
-            "w_same_feed": float(any(e.feed_id == candidate.feed_id for e in near)),
-            "w_gap": min(abs(e.published - candidate.published) for e in near) / self.window,
-        }
+        yield "w_covered", _mean(theirs_covered)
+        yield "w_uncovered", _mean([1 - max(reading.title_coverage(p.terms), theirs) for p, theirs in zip(profiles, theirs_covered)])
+        yield "w_disagree", max(self._disagreement(item, p) for p in profiles)
+        mentioned = [[name for name in item.names if p.mentions(*name)] for p in profiles]  # our names, by member
+        yield "w_names", max(self._name_rarity(names) for names in mentioned)
+        yield "w_conflict", self._conflict(item, profiles, mentioned)
 
-    def _meaning_features(self, item: ItemProfile, weights: dict[str, float], near: list[_Entry], story_id: int) -> dict[str, float]:
+    def _meaning_features(self, reading: _Reading, story_id: int, near: list[_Entry]) -> Iterator[tuple[str, float]]:
         """The evidence from what the words mean: overall term similarity, and how much of
         each title the other side tells in the same or close words. Each lies in [0, 1]."""
+        item = reading.item
         profiles = [e.profile for e in near]
+        yield "w_centroid", self._similarity(reading.weights, item, self._story_terms[story_id], *profiles)
         told = [self._told(item, p) for p in profiles]
-        return {
-            "w_centroid": self._similarity(weights, item, self._story_terms[story_id], *profiles),
-            "w_told": max(ours for ours, _ in told),
-            "w_tells": _mean([theirs for _, theirs in told]),
-            "w_untold": _mean([1 - max(pair) for pair in told]),
-        }
+        yield "w_told", max(ours for ours, _ in told)
+        yield "w_tells", _mean([theirs for _, theirs in told])
+        yield "w_untold", _mean([1 - max(pair) for pair in told])
 
     def _similarity(self, weights: dict[str, float], item: ItemProfile, other: dict[str, float] | Counter[str],
                     *others: ItemProfile) -> float:
@@ -538,26 +645,31 @@ class StoryIndex:
 
     def _coverage(self, keys: tuple[tuple[str, ...], ...], terms: dict[str, float] | Counter[str]) -> float:
         """The share of a title (by rarity) that the other side mentions in some form."""
+        rarity, mentioned = self._rarity, terms.keys()
         total = covered = 0.0
         for alternatives in keys:
-            weight = self.idf(alternatives[0])
+            weight = rarity[alternatives[0]]
             total += weight
-            covered += weight * any(t in terms for t in alternatives)
+            if not mentioned.isdisjoint(alternatives):
+                covered += weight
         return covered / total if total else 0.0
 
-    def _shared_names(self, a: ItemProfile, b: ItemProfile) -> float:
-        """Rarity of the names both items mention, in tens of nats."""
-        return sum(sorted(self.idf(n) for n, key in a.names if b.mentions(n, key))) / 10
+    def _name_rarity(self, names: list[tuple[str, str]]) -> float:
+        """Rarity of the names both items mention (as `mentions` finds them), in tens of nats."""
+        return sum(sorted(self._rarity[n] for n, _ in names)) / 10
 
-    def _shared_numbers(self, a: ItemProfile, b: ItemProfile) -> float:
+    def _shared_numbers(self, ours: frozenset[str], b: ItemProfile) -> float:
         """Rarity of the figures both items give, in tens of nats."""
-        return sum(sorted(self.idf(n) for n in set(a.numbers).intersection(b.numbers))) / 10
+        return sum(sorted(self._rarity[n] for n in ours.intersection(b.numbers))) / 10
 
-    def _conflict(self, item: ItemProfile, story: list[ItemProfile]) -> float:
-        """Places named in the titles on both sides that the other side never mentions."""
+    def _conflict(self, item: ItemProfile, story: list[ItemProfile], mentioned: list[list[tuple[str, str]]]) -> float:
+        """Places named in the titles on both sides that the other side never mentions
+        (`mentioned`: the item's names that each member of the story mentions)."""
+        rarity = self._rarity
         story_names = frozenset().union(*(p.title_names for p in story))
-        ours = [self.idf(n) for n, key in item.title_names if not any(p.mentions(n, key) for p in story)]
-        theirs = [self.idf(n) for n, key in story_names if not item.mentions(n, key)]
+        mentioned_anywhere = set().union(*mentioned)
+        ours = [rarity[n] for n, key in item.title_names if (n, key) not in mentioned_anywhere]
+        theirs = [rarity[n] for n, key in story_names if not item.mentions(n, key)]
         return min(max(ours, default=0.0), max(theirs, default=0.0)) / 10
 
     def _disagreement(self, a: ItemProfile, b: ItemProfile) -> float:
@@ -590,10 +702,10 @@ class StoryIndex:
 
     def _forget(self, item_id: int) -> None:
         entry = self._entries.pop(item_id)
-        self._idf_memo.clear()
+        self._rarity.clear()
         for term in entry.profile.terms:
             posting = self._postings[term]
-            posting.remove(item_id)  # near the front: members leave roughly in the order they came
+            posting.remove(entry.story_id)  # near the front: members leave roughly in the order they came
             if not posting:
                 del self._postings[term]
         story_id = entry.story_id
