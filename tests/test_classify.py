@@ -200,6 +200,14 @@ def test_explain_names_the_matching_keyword(classifier: TopicClassifier) -> None
     json.dumps(explanation)  # the API can return it as it is
 
 
+def test_explain_lists_model_terms_strongest_first(classifier: TopicClassifier) -> None:
+    item = TopicInput("Мошенники выманили у пенсионерки 300 тысяч рублей", "Полиция возбудила уголовное дело.")
+    for slug, topic in classifier.explain(item)["per_topic"].items():
+        pushes = [push for _, push in topic["terms"]]
+        assert pushes == sorted(pushes, reverse=True), slug
+        assert len(pushes) <= 5 and all(push >= 0 for push in pushes), slug  # pushes are rounded
+
+
 def test_keyword_weight_suffix() -> None:
     rules = compile_rules("incidents", ["ДТП^2", "пожар", "уголовное дело"])
     assert {rule.written: rule.weight for rule in rules} == {"ДТП": 2.0, "пожар": 1.0, "уголовное дело": 1.5}

@@ -25,8 +25,10 @@ import json
 import logging
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -113,7 +115,7 @@ def _lemmatise(text: str) -> tuple[tuple[Token, ...], list[str]]:
 
 
 def _ngrams(lemmas: list[str]) -> tuple[str, ...]:
-    return (*lemmas, *(f"{a} {b}" for a, b in zip(lemmas, lemmas[1:])))
+    return (*lemmas, *map(" ".join, pairwise(lemmas)))
 
 
 def load_examples(path: Path = SHIPPED_EXAMPLES) -> list[LabelledText]:
@@ -152,21 +154,29 @@ def compile_rules(slug: str, keywords: Iterable[str], negative: Iterable[str] = 
 
 
 class RuleIndex:
-    """Every topic's rules, indexed by the forms of their first word: one pass over the text."""
+    """Every topic's rules, indexed by the forms of their first word. A text's single-word rules
+    are one set intersection away; a phrase is looked for word by word only when every one of
+    its words occurs somewhere in the text, which is rare."""
 
     def __init__(self, rules: Iterable[Rule]) -> None:
-        self._by_first: dict[str, list[Rule]] = {}
+        self._words: dict[str, list[Rule]] = {}  # single-word rules by form
+        self._phrases: dict[str, list[Rule]] = {}  # multi-word rules by a form of their first word
         for rule in rules:
+            index = self._words if len(rule.forms) == 1 else self._phrases
             for form in rule.forms[0]:
-                self._by_first.setdefault(form, []).append(rule)
+                index.setdefault(form, []).append(rule)
 
     def matches(self, tokens: tuple[Token, ...]) -> set[Rule]:
-        found: set[Rule] = set()
-        for start, (lemma, word) in enumerate(tokens):
-            candidates = self._by_first.get(lemma, [])
-            if word != lemma:
-                candidates = candidates + self._by_first.get(word, [])
-            found.update(rule for rule in candidates if _matches_at(rule, tokens, start))
+        forms = {form for token in tokens for form in token}
+        found = {rule for form in forms & self._words.keys() for rule in self._words[form]}
+        phrases = {
+            rule for form in forms & self._phrases.keys() for rule in self._phrases[form]
+            if all(not forms.isdisjoint(word_forms) for word_forms in rule.forms[1:])
+        }
+        for rule in phrases:
+            starts = (start for start, token in enumerate(tokens) if not rule.forms[0].isdisjoint(token))
+            if any(_matches_at(rule, tokens, start) for start in starts):
+                found.add(rule)
         return found
 
 
@@ -187,7 +197,7 @@ class LinearModel:
     topics: tuple[str, ...]
     vocabulary: Mapping[str, int]
     names: tuple[str, ...]  # feature by index
-    idf: np.ndarray
+    idf: tuple[float, ...]  # by feature index; plain floats, as an item's features are looked up one by one
     coef: np.ndarray  # (features, topics)
     intercept: np.ndarray
 
@@ -209,12 +219,10 @@ class LinearModel:
         return [[name, round(float(push), 3)] for push, name in pushes[:limit] if push > 0]
 
 
-def tfidf(features: tuple[str, ...], vocabulary: Mapping[str, int], idf: np.ndarray) -> dict[int, float]:
+def tfidf(features: tuple[str, ...], vocabulary: Mapping[str, int], idf: tuple[float, ...]) -> dict[int, float]:
     """Sublinear tf × idf, L2-normalised, by feature index; unknown features are left out."""
-    counts: dict[int, int] = {}
-    for feature in features:
-        if (index := vocabulary.get(feature)) is not None:
-            counts[index] = counts.get(index, 0) + 1
+    counts = Counter(map(vocabulary.get, features))  # by first occurrence: the order the weights are summed in
+    counts.pop(None, None)  # features the model has never seen
     values = {i: (1.0 + math.log(n)) * idf[i] for i, n in counts.items()}
     norm = math.sqrt(sum(v * v for v in values.values())) or 1.0
     return {i: v / norm for i, v in values.items()}
@@ -237,7 +245,7 @@ def fit_model(rows: Iterable[TrainingRow]) -> LinearModel | None:
     frequency = np.zeros(len(names))
     for text, _, _ in rows:
         frequency[[vocabulary[f] for f in set(text.features)]] += 1
-    idf = np.log((1 + len(rows)) / (1 + frequency)) + 1
+    idf = tuple((np.log((1 + len(rows)) / (1 + frequency)) + 1).tolist())
     matrix = logistic.SparseRows.from_dicts([tfidf(text.features, vocabulary, idf) for text, _, _ in rows], len(names))
     labels = np.array([topics.index(topic) for _, topic, _ in rows])
     coef, intercept = logistic.fit(matrix, labels, np.array([weight for _, _, weight in rows], float), len(topics), MODEL_C)
@@ -286,6 +294,7 @@ class TopicClassifier:
         model: LinearModel | None, min_confidence: float = 0.2, secondary_ratio: float = 0.5,
     ) -> None:
         self.topics = dict(topics)  # slug -> title, in config order
+        self._config_order = {slug: i for i, slug in enumerate(self.topics)}  # breaks ties between equal scores
         self.rules = RuleIndex(rules)
         self.category_topics = {name.casefold(): tuple(slugs) for name, slugs in categories.items()}
         self.model = model
@@ -378,11 +387,12 @@ class TopicClassifier:
     def _scores(self, evidence: Evidence) -> dict[str, float]:
         """Softmax over the topics of model log-probability plus keyword and hint evidence."""
         best_known = max(evidence.model.values(), default=-math.log(max(len(self.topics), 1)))
+        signals = self._signals(evidence)
         logits = {}
         for slug in self.topics:
             if slug in evidence.vetoes:
                 continue
-            signal = self._signal(evidence, slug)
+            signal = signals.get(slug, 0.0)
             if slug in evidence.model:
                 logits[slug] = evidence.model[slug] + signal
             elif signal > 0 or not evidence.model:  # known by its rules alone: only when they speak
@@ -394,6 +404,11 @@ class TopicClassifier:
         total = sum(exps.values())
         return {slug: value / total for slug, value in exps.items()}
 
+    def _signals(self, evidence: Evidence) -> dict[str, float]:
+        """The keyword and hint evidence of the topics that have any; the rest have none (0.0)."""
+        speaking = {*evidence.hits, *evidence.categories, *([evidence.feed_topic] if evidence.feed_topic else [])}
+        return {slug: self._signal(evidence, slug) for slug in speaking}
+
     def _signal(self, evidence: Evidence, slug: str) -> float:
         hits = evidence.hits.get(slug, ())
         title = sum(rule.weight for rule, in_title in hits if in_title)
@@ -404,8 +419,7 @@ class TopicClassifier:
         )
 
     def _decide(self, scores: dict[str, float], evidence: Evidence) -> TopicDecision:
-        order = list(self.topics)
-        ranked = sorted(scores.items(), key=lambda pair: (-pair[1], order.index(pair[0])))
+        ranked = sorted(scores.items(), key=lambda pair: (-pair[1], self._config_order[pair[0]]))
         if not ranked:
             return TopicDecision(None, (), ("no evidence for any topic",))
         top = ranked[0][1]
