@@ -2,6 +2,8 @@
 
 import pytest
 
+from conftest import DATA
+
 
 @pytest.fixture
 def polled(service, client):
@@ -72,3 +74,19 @@ def test_health_and_metrics(polled):
     assert polled.get("/healthz").json["status"] == "ok"
     metrics = polled.get("/metrics").data.decode()
     assert "aggregator_items_ingested_total" in metrics and "# TYPE" in metrics
+
+
+def test_a_client_polling_the_api_gets_304_until_something_new_arrives(polled, service, feed_server):
+    first = polled.get("/api/items?limit=100")
+    unchanged = polled.get("/api/items?limit=100", headers={"If-None-Match": first.headers["ETag"]})
+    assert first.status_code == 200 and first.mimetype == "application/json"
+    assert unchanged.status_code == 304 and unchanged.data == b""
+    body = (DATA / "feeds" / "rss2_utf8.xml").read_text(encoding="utf-8").replace("<item>", """<item>
+      <title>Ледовый городок откроют на Новособорной</title><link>https://vestnik.example/ice</link>
+      <pubDate>Wed, 25 Nov 2026 16:00:00 +0700</pubDate></item><item>""", 1)
+    feed_server.serve("/vestnik.xml", body)
+    service.poll(include_all=True)
+    fresh = polled.get("/api/items?limit=100", headers={"If-None-Match": first.headers["ETag"]})
+    assert fresh.status_code == 200
+    assert "Ледовый городок откроют на Новособорной" in [item["title"] for item in fresh.json["items"]]
+

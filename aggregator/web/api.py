@@ -1,15 +1,21 @@
-"""JSON API: items, stories, topics and feeds, in the shapes DESIGN.md fixes."""
+"""JSON API: items, stories, topics and feeds, in the shapes DESIGN.md fixes.
+
+Items, stories and topics are public reads of the data alone: like the pages, each answer is
+rendered once per data version and then served from the page cache with ETag and 304
+(`caching`), so a client polling the API costs almost nothing between polls. Feeds are not:
+their next check moves without the data version moving."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, current_app, request
 
 from aggregator.errors import InvalidRequest
 from aggregator.pipeline.classify import TopicInput
 from aggregator.storage import FeedView, queries
 from aggregator.web import service
+from aggregator.web.caching import conditional
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
@@ -26,7 +32,7 @@ def items():
             session, _limit(), request.args.get("cursor") or None, topic=topic, feed_id=_int_arg("feed"),
             since=_time_arg("since"), until=_time_arg("until"),
         )
-    return {"items": [item_json(item) for item in page.rows], "next_cursor": page.next_cursor}
+    return _cached({"items": [item_json(item) for item in page.rows], "next_cursor": page.next_cursor})
 
 
 @bp.get("/items/<int:item_id>/explain")
@@ -44,18 +50,22 @@ def stories():
     svc = service()
     with svc.storage.read() as session:
         page = queries.stories_page(session, _limit(), request.args.get("cursor") or None, topic=request.args.get("topic") or None)
-    return {"stories": [story_json(story) for story in page.rows], "next_cursor": page.next_cursor}
+    return _cached({"stories": [story_json(story) for story in page.rows], "next_cursor": page.next_cursor})
 
 
 @bp.get("/topics")
 def topics():
-    return {"topics": [{"slug": slug, "title": title, "feed": f"/feeds/{slug}.atom"} for slug, title in service().topic_titles.items()]}
+    return _cached({"topics": [{"slug": slug, "title": title, "feed": f"/feeds/{slug}.atom"} for slug, title in service().topic_titles.items()]})
 
 
 @bp.get("/feeds")
 def feeds():
     svc = service()
     return {"feeds": [feed_json(feed) for feed in svc.storage.feeds.list(svc.clock())]}
+
+
+def _cached(payload: dict) -> Response:
+    return conditional(current_app.json.dumps(payload), "application/json")
 
 
 def item_json(item: queries.ItemView) -> dict:

@@ -31,7 +31,7 @@ CHART_DAYS = 30
 
 
 @bp.record_once
-def _cache_pages_and_feeds(state: BlueprintSetupState) -> None:
+def _cache_public_reads(state: BlueprintSetupState) -> None:
     svc = service_of(state.app)
     version = caching.DataVersion(lambda: _data_version(svc))
     event.listen(svc.storage.engine, "commit", lambda _connection: version.changed())
@@ -40,7 +40,7 @@ def _cache_pages_and_feeds(state: BlueprintSetupState) -> None:
         """What a rendered page depends on: the data, and the date in the service's zone."""
         return version(), today(svc.clock(), svc.settings.service.tz)
 
-    caching.init_app(state.app, stamp=stamp, clock=lambda: svc.clock(), blueprints=("pages", "feeds"))
+    caching.init_app(state.app, stamp=stamp, clock=lambda: svc.clock(), blueprints=("pages", "feeds", "api"))
 
 
 def _data_version(svc: Service) -> Hashable:
