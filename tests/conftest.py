@@ -138,6 +138,17 @@ def sample_feeds(feed_server: FeedServer) -> dict[str, str]:
     }
 
 
+NEW_ITEM_TITLE = "Ледовый городок откроют на Новособорной"
+
+
+def serve_a_new_vestnik_item(feed_server: FeedServer) -> None:
+    """«Томский вестник» (a `sample_feeds` feed) publishes one more item, titled NEW_ITEM_TITLE."""
+    body = (DATA / "feeds" / "rss2_utf8.xml").read_text(encoding="utf-8").replace("<item>", f"""<item>
+      <title>{NEW_ITEM_TITLE}</title><link>https://vestnik.example/ice</link>
+      <pubDate>Wed, 25 Nov 2026 16:00:00 +0700</pubDate></item><item>""", 1)
+    feed_server.serve("/vestnik.xml", body)
+
+
 def config_dict(tmp_path: Path, feeds: dict[str, str], **overrides: dict) -> dict:
     """The repository's config.toml, pointed at local feeds and a throwaway database."""
     raw = tomllib.loads((REPO_ROOT / "config.toml").read_text(encoding="utf-8"))

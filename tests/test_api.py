@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import DATA
+from conftest import NEW_ITEM_TITLE, serve_a_new_vestnik_item
 
 
 @pytest.fixture
@@ -81,12 +81,9 @@ def test_a_client_polling_the_api_gets_304_until_something_new_arrives(polled, s
     unchanged = polled.get("/api/items?limit=100", headers={"If-None-Match": first.headers["ETag"]})
     assert first.status_code == 200 and first.mimetype == "application/json"
     assert unchanged.status_code == 304 and unchanged.data == b""
-    body = (DATA / "feeds" / "rss2_utf8.xml").read_text(encoding="utf-8").replace("<item>", """<item>
-      <title>Ледовый городок откроют на Новособорной</title><link>https://vestnik.example/ice</link>
-      <pubDate>Wed, 25 Nov 2026 16:00:00 +0700</pubDate></item><item>""", 1)
-    feed_server.serve("/vestnik.xml", body)
+    serve_a_new_vestnik_item(feed_server)
     service.poll(include_all=True)
     fresh = polled.get("/api/items?limit=100", headers={"If-None-Match": first.headers["ETag"]})
     assert fresh.status_code == 200
-    assert "Ледовый городок откроют на Новособорной" in [item["title"] for item in fresh.json["items"]]
+    assert NEW_ITEM_TITLE in [item["title"] for item in fresh.json["items"]]
 

@@ -15,7 +15,7 @@ from aggregator import create_app, editing
 from aggregator.settings import REPO_ROOT, settings_from_dict
 from aggregator.storage import Storage, editorial, queries
 from aggregator.web import caching, formatting, pages
-from conftest import DATA, NOW, config_dict
+from conftest import NEW_ITEM_TITLE, NOW, config_dict, serve_a_new_vestnik_item
 from demo.render import FEEDS_DIR, render_feed
 
 EXPECTED = json.loads((FEEDS_DIR / "expected.json").read_text(encoding="utf-8"))
@@ -365,13 +365,10 @@ def _render_twice_then_poll(polled, service, feed_server, rendered: list[str]) -
     assert again.data == first.data and again.headers["ETag"] == first.headers["ETag"]
     assert polled.get("/", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
     assert polled.get("/", headers={"If-Modified-Since": first.headers["Last-Modified"]}).status_code == 304
-    body = (DATA / "feeds" / "rss2_utf8.xml").read_text(encoding="utf-8").replace("<item>", """<item>
-      <title>Ледовый городок откроют на Новособорной</title><link>https://vestnik.example/ice</link>
-      <pubDate>Wed, 25 Nov 2026 16:00:00 +0700</pubDate></item><item>""", 1)
-    feed_server.serve("/vestnik.xml", body)
+    serve_a_new_vestnik_item(feed_server)
     service.poll(include_all=True)
     fresh = polled.get("/", headers={"If-None-Match": first.headers["ETag"]})
-    assert fresh.status_code == 200 and "Ледовый городок" in fresh.data.decode()
+    assert fresh.status_code == 200 and NEW_ITEM_TITLE in fresh.data.decode()
     assert rendered.count("digest.html") == 2
 
 
