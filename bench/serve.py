@@ -7,9 +7,9 @@ AGGREGATOR_DATABASE_URL pointing at it) and `gunicorn -w 2 bench.hello:app` both
 with its ETag in If-None-Match (the 304 path), the digest page `/` and `/api/items`, then
 the hello app again; the baseline of a round is the mean of its two hello runs. The figure
 is the median ratio over the rounds. Pages, feeds and API reads come from the app's page
-cache once rendered; `digest_render` (information, no target) gives every request a query parameter of
-its own through a wrk Lua script, so each one renders the page, as the first request after
-new data does.
+cache once rendered; `digest_render` (information, no target) gives every request a query
+parameter of its own through a wrk Lua script, so each one renders the page, as the first
+request after new data does.
 """
 
 from __future__ import annotations

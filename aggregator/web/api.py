@@ -3,7 +3,7 @@
 Items, stories and topics are public reads of the data alone: like the pages, each answer is
 rendered once per data version and then served from the page cache with ETag and 304
 (`caching`), so a client polling the API costs almost nothing between polls. Feeds are not:
-their next check moves without the data version moving."""
+their health counts the items of the last seven days back from this moment."""
 
 from __future__ import annotations
 
