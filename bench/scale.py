@@ -12,10 +12,10 @@ history lies behind them; the newest item of both is the same. Texts come from
 
 Latency is measured with the Flask test client on each database in turn, request by request
 (small, large, small, ...), after a warm-up; the figure per path is the median at the large
-size ÷ the median at the small size. Pages and feeds are served from a page cache keyed by
-path and query, so the digest and search figures of record are renders: each request
-carries a query parameter of its own (`&r=N`), which the views ignore and the cache does
-not, so every one is a miss, as the first request after new data is. Cache hits are
+size ÷ the median at the small size. Pages, feeds and API reads are served from a page cache
+keyed by path and query, so the API, digest and search figures of record are renders: each
+request carries a query parameter of its own (`&r=N`), which the views ignore and the cache
+does not, so every one is a miss, as the first request after new data is. Cache hits are
 reported beside them, and so is the data-version read the cache makes (at most once a
 second, and after every commit of this process), when `queries.data_version` exists.
 """
@@ -59,7 +59,7 @@ def run(quick: bool = False) -> dict:
             builds[size] = time.perf_counter() - started
         clients = {size: _client(Path(tmp) / f"items{size}.db") for size in (SMALL, large)}
         paths = {
-            "api_items": [f"/api/items?topic={topic}&limit=50" for topic in _topics()],
+            "api_items": [f"/api/items?topic={topic}&limit=50&r={{n}}" for topic in _topics()],
             "digest": ["/?r={n}"],
             "search": [f"/search?q={query}&r={{n}}" for query in SEARCHES],
             "digest_cached": ["/"],

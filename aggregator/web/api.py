@@ -65,7 +65,8 @@ def feeds():
 
 
 def _cached(payload: dict) -> Response:
-    return conditional(current_app.json.dumps(payload), "application/json")
+    """Flask's own JSON answer, through the page cache."""
+    return conditional(current_app.json.response(payload).get_data(), "application/json")
 
 
 def item_json(item: queries.ItemView) -> dict:
