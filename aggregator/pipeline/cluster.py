@@ -366,29 +366,22 @@ class _Reading:
     weights: dict[str, float]  # the item's terms weighted by rarity
     stories: dict[int, list[_Entry]]  # the stories worth scoring, best first, with their members near in time
     title: tuple[tuple[tuple[str, ...], float], ...]  # each title word's alternatives, with its rarity
-    title_rarity: float  # the sum of those rarities
     numbers: frozenset[str]
     best: dict[str, float]  # the most each feature can add to a story's score
     ceiling: float  # the most a story can score: every feature at its best
     headroom: float  # the most the meaning features can add
 
-    def title_coverage(self, terms: dict[str, float] | Counter[str]) -> float:
-        """The share of the item's title (by rarity) that the other side mentions in some
-        form: `StoryIndex._coverage` of the item's title, with its rarities looked up once."""
-        covered, mentioned = 0.0, terms.keys()
-        for alternatives, weight in self.title:
-            if not mentioned.isdisjoint(alternatives):
-                covered += weight
-        return covered / self.title_rarity if self.title_rarity else 0.0
 
-
-def _running_total(values: Iterable[float]) -> float:
-    """The sum added up left to right, as `StoryIndex._coverage` adds it (from Python 3.12,
-    `sum` compensates rounding, and could differ in the last bit)."""
-    total = 0.0
-    for value in values:
-        total += value
-    return total
+def _coverage(title: tuple[tuple[tuple[str, ...], float], ...], terms: dict[str, float] | Counter[str]) -> float:
+    """The share of a title (each word's alternatives, with its rarity) that the other side
+    mentions in some form."""
+    total = covered = 0.0
+    mentioned = terms.keys()
+    for alternatives, weight in title:
+        total += weight
+        if not mentioned.isdisjoint(alternatives):
+            covered += weight
+    return covered / total if total else 0.0
 
 
 class _Rarity(dict[str, float]):
@@ -518,11 +511,10 @@ class StoryIndex:
             near = [e for e in members if abs(e.published - candidate.published) <= self.window]
             if near:
                 stories[story_id] = near
-        title = tuple((alternatives, rarity[alternatives[0]]) for alternatives in item.title_keys)
         best = {name: max(getattr(rules, name) * low, getattr(rules, name) * high) for name, (low, high) in self._ranges(item).items()}
         return _Reading(
             candidate=candidate, item=item, weights=weights, stories=stories,
-            title=title, title_rarity=_running_total(weight for _, weight in title), numbers=frozenset(item.numbers),
+            title=self._weighed(item.title_keys), numbers=frozenset(item.numbers),
             best=best, ceiling=sum(best.values()), headroom=sum(best[name] for name in MEANING_FEATURES),
         )
 
@@ -581,10 +573,10 @@ class StoryIndex:
         yield "w_same_feed", float(any(e.feed_id == candidate.feed_id for e in near))
         yield "w_gap", min(abs(e.published - candidate.published) for e in near) / self.window
         yield "w_numbers", max(self._shared_numbers(reading.numbers, p) for p in profiles)
-        yield "w_cover", reading.title_coverage(self._story_terms[story_id])
-        theirs_covered = [self._coverage(p.title_keys, item.terms) for p in profiles]
+        yield "w_cover", _coverage(reading.title, self._story_terms[story_id])
+        theirs_covered = [_coverage(self._weighed(p.title_keys), item.terms) for p in profiles]
         yield "w_covered", _mean(theirs_covered)
-        yield "w_uncovered", _mean([1 - max(reading.title_coverage(p.terms), theirs) for p, theirs in zip(profiles, theirs_covered)])
+        yield "w_uncovered", _mean([1 - max(_coverage(reading.title, p.terms), theirs) for p, theirs in zip(profiles, theirs_covered)])
         yield "w_disagree", max(self._disagreement(item, p) for p in profiles)
         mentioned = [[name for name in item.names if p.mentions(*name)] for p in profiles]  # our names, by member
         yield "w_names", max(self._name_rarity(names) for names in mentioned)
@@ -643,16 +635,10 @@ class StoryIndex:
         own = math.sqrt(sum(w * w for w in weights.values()))
         return dot / (own * math.sqrt(norm)) if dot else 0.0
 
-    def _coverage(self, keys: tuple[tuple[str, ...], ...], terms: dict[str, float] | Counter[str]) -> float:
-        """The share of a title (by rarity) that the other side mentions in some form."""
-        rarity, mentioned = self._rarity, terms.keys()
-        total = covered = 0.0
-        for alternatives in keys:
-            weight = rarity[alternatives[0]]
-            total += weight
-            if not mentioned.isdisjoint(alternatives):
-                covered += weight
-        return covered / total if total else 0.0
+    def _weighed(self, keys: tuple[tuple[str, ...], ...]) -> tuple[tuple[tuple[str, ...], float], ...]:
+        """Each title word's alternatives with the rarity of its first form, as `_coverage` reads them."""
+        rarity = self._rarity
+        return tuple((alternatives, rarity[alternatives[0]]) for alternatives in keys)
 
     def _name_rarity(self, names: list[tuple[str, str]]) -> float:
         """Rarity of the names both items mention (as `mentions` finds them), in tens of nats."""
