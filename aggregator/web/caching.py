@@ -1,5 +1,6 @@
 """HTTP caching for reader pages, curated feeds and the public API's reads: each is rendered
-once per change of the data, not once per request, and answered with a strong ETag, Last-Modified and 304.
+once per change of the data, not once per request, and answered with a strong ETag,
+Last-Modified and 304.
 
 `init_app` puts a `PageCache` on the app; `CachedResponses`, a WSGI middleware in front of
 Flask, asks `stamp()` for the data version (see `DataVersion`, plus today's date) and
