@@ -151,6 +151,7 @@ class FeedOutcome:
     not_modified: bool = False
     error: str | None = None
     status: str = "ok"
+    locked_seconds: float = 0.0  # how long storing it held the story lock (0: it did not take it)
 
     @property
     def ok(self) -> bool:

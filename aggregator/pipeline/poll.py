@@ -369,11 +369,13 @@ def _record_failure(cycle: _Cycle, feed: FeedForUpdate, error: AggregatorError) 
 def _store_items(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
     feed, data, now = got.feed, got.data, cycle.now
     assert got.fetched is not None
+    locked_at = None
     with cycle.storage.transaction() as session:
         by_guid, by_url = item_store.stored_refs(session, feed.id, got.items)
         changes = plan_item_changes(feed.id, got.items, by_guid, by_url)
         if changes.new:
             item_store.lock_story_placement(session, feed.id)
+            locked_at = time.perf_counter()
             cycle.stories.catch_up(session, now)
         placed = []
         for item in sorted(changes.new, key=lambda new: new.published):  # stories grow in the order events were told
@@ -395,12 +397,13 @@ def _store_items(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
             title=data.title if data else None, site_url=data.link if data else None,
             notes=got.notes if data else None,
         )
+    locked = time.perf_counter() - locked_at if locked_at is not None else 0.0
     if got.fetched.permanent_url:
         log.info("feed %s moved permanently to %s; the new address is stored", feed.url, got.fetched.permanent_url)
     log.info("feed %s: %d new, %d updated, %d unchanged", feed.url, len(changes.new), len(changes.updated), changes.unchanged)
     return FeedOutcome(
         feed.id, feed.url, feed.name, new=len(changes.new), updated=len(changes.updated),
-        unchanged=changes.unchanged, not_modified=got.unchanged_body,
+        unchanged=changes.unchanged, not_modified=got.unchanged_body, locked_seconds=locked,
     )
 
 
