@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from aggregator.storage.queries import StoryView
+from aggregator.storage.views import StoryView
 
 OTHER = "other"
 

@@ -1,5 +1,6 @@
 """Editorial corrections as the admin page and the API ask for them: one entry point that
-checks the request, applies it in a transaction and returns the recorded action."""
+checks the request and hands it to `Storage.editorial`, which applies and records it in a
+transaction of its own and returns the recorded action."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from datetime import timedelta
 
 from aggregator.errors import InvalidRequest
 from aggregator.service import Service
-from aggregator.storage import editorial
-from aggregator.storage.editorial import ActionView
+from aggregator.storage.editorial import ACTIONS, ActionView
 
 PIN_FOR = timedelta(days=1)
 
@@ -17,30 +17,28 @@ def apply(
     service: Service, who: str, action: str, item_id: int | None = None, story_id: int | None = None,
     topic: str | None = None,
 ) -> ActionView:
-    now = service.clock()
-    with service.storage.transaction() as session:
-        match action:
-            case "set_topic":
-                if topic not in service.topic_titles:
-                    raise InvalidRequest(f"unknown topic {topic!r}")
-                return editorial.set_topic(session, _need(item_id, "item_id"), topic, who, now)
-            case "hide_item" | "show_item":
-                return editorial.set_item_hidden(session, _need(item_id, "item_id"), action == "hide_item", who, now)
-            case "hide_story" | "show_story":
-                return editorial.set_story_hidden(session, _need(story_id, "story_id"), action == "hide_story", who, now)
-            case "pin_story" | "unpin_story":
-                until = now + PIN_FOR if action == "pin_story" else None
-                return editorial.pin_story(session, _need(story_id, "story_id"), until, who, now)
-            case "move_item":
-                return editorial.move_item(session, _need(item_id, "item_id"), _need(story_id, "story_id"), who, now)
-            case "split_item":
-                return editorial.split_item(session, _need(item_id, "item_id"), who, now)
-        raise InvalidRequest(f"unknown action {action!r}; one of {', '.join(editorial.ACTIONS)}")
+    now, editorial = service.clock(), service.storage.editorial
+    match action:
+        case "set_topic":
+            if topic not in service.topic_titles:
+                raise InvalidRequest(f"unknown topic {topic!r}")
+            return editorial.set_topic(_need(item_id, "item_id"), topic, who, now)
+        case "hide_item" | "show_item":
+            return editorial.set_item_hidden(_need(item_id, "item_id"), action == "hide_item", who, now)
+        case "hide_story" | "show_story":
+            return editorial.set_story_hidden(_need(story_id, "story_id"), action == "hide_story", who, now)
+        case "pin_story" | "unpin_story":
+            until = now + PIN_FOR if action == "pin_story" else None
+            return editorial.pin_story(_need(story_id, "story_id"), until, who, now)
+        case "move_item":
+            return editorial.move_item(_need(item_id, "item_id"), _need(story_id, "story_id"), who, now)
+        case "split_item":
+            return editorial.split_item(_need(item_id, "item_id"), who, now)
+    raise InvalidRequest(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
 
 
 def undo(service: Service, who: str, action_id: int) -> ActionView:
-    with service.storage.transaction() as session:
-        return editorial.undo(session, action_id, who, service.clock())
+    return service.storage.editorial.undo(action_id, who, service.clock())
 
 
 def _need(value: int | None, name: str) -> int:

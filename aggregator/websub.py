@@ -22,7 +22,7 @@ from aggregator.entities import CycleOutcome
 from aggregator.errors import AggregatorError
 from aggregator.pipeline.fetch import FetchPolicy, check_address
 from aggregator.settings import Settings
-from aggregator.storage import Storage, queries
+from aggregator.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,7 @@ def _changed_topics(storage: Storage, settings: Settings, outcome: CycleOutcome)
     """Configured topics whose feeds the cycle changed, in configuration order."""
     if any(feed.updated for feed in outcome.feeds) or outcome.started is None:
         return list(settings.topics)
-    with storage.read() as session:
-        touched = queries.topics_of_stories_touched_since(session, outcome.started)
+    touched = storage.reads.topics_of_stories_touched_since(outcome.started)
     return [slug for slug in settings.topics if slug in touched]
 
 

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from aggregator.storage import Storage, migrate, queries
+from aggregator.storage import Storage, migrate
 from aggregator.storage.models import Base
 from conftest import database_url
 
@@ -45,10 +45,9 @@ def test_an_upgrade_keeps_the_data_of_the_previous_revision(tmp_path):
     storage = Storage(url)
     storage.create_schema()  # what every start does: upgrade to head
     assert migrate.current(storage.engine) == migrate.head()
-    with storage.read() as session:
-        (story,) = queries.stories_page(session, 10).rows
-        assert story.title == "Пожар на Гоголя" and story.items[0].url == "https://old.example/1"
-        assert [i.title for i in queries.items_page(session, 10, topic=None).rows] == ["Пожар на Гоголя"]
+    (story,) = storage.reads.stories_page(10).rows
+    assert story.title == "Пожар на Гоголя" and story.items[0].url == "https://old.example/1"
+    assert [i.title for i in storage.reads.items_page(10, topic=None).rows] == ["Пожар на Гоголя"]
     assert [f.name for f in storage.feeds.list()] == ["Старая лента"]
     storage.close()
 

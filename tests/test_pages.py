@@ -13,7 +13,7 @@ from flask import template_rendered
 
 from aggregator import create_app, editing
 from aggregator.settings import REPO_ROOT, settings_from_dict
-from aggregator.storage import Storage, editorial, queries
+from aggregator.storage import Storage
 from aggregator.web import caching, formatting, pages
 from conftest import NEW_ITEM_TITLE, NOW, config_dict, serve_a_new_vestnik_item
 from demo.render import FEEDS_DIR, render_feed
@@ -59,8 +59,7 @@ def sections(html: str) -> dict[str, str]:
 
 
 def story_id(service, words: str) -> int:
-    with service.storage.read() as session:
-        return next(s.id for s in queries.stories_page(session, 500).rows if words in s.title)
+    return next(s.id for s in service.storage.reads.stories_page(500).rows if words in s.title)
 
 
 def renders(client) -> int:
@@ -219,8 +218,7 @@ def test_search_is_ranked_and_paged(reader, monkeypatch):
 
 def test_search_leaves_out_hidden_items_and_advertising(reader, demo):
     assert "Южный берег" not in html_of(reader, "/search?q=ипотека")
-    with demo.storage.read() as session:
-        item = next(i for i in queries.items_page(session, 500).rows if "троллейбусов" in i.title)
+    item = next(i for i in demo.storage.reads.items_page(500).rows if "троллейбусов" in i.title)
     editing.apply(demo, "editor", "hide_item", item_id=item.id)
     assert item.title not in html_of(reader, "/search?q=троллейбус")
 
@@ -437,8 +435,7 @@ def test_many_threads_get_the_same_page(reader):
 def test_a_write_by_another_process_shows_within_a_second(reader, demo):
     assert "пересадку печени" in html_of(reader, "/")
     worker = Storage(demo.storage.url)  # its own engine and connections, as a worker process has
-    with worker.transaction() as session:
-        editorial.set_story_hidden(session, story_id(demo, "пересадку печени"), True, "editor", NOW)
+    worker.editorial.set_story_hidden(story_id(demo, "пересадку печени"), True, "editor", NOW)
     worker.close()
     time.sleep(1.1)
     assert "пересадку печени" not in html_of(reader, "/")

@@ -9,7 +9,6 @@ import pytest
 from aggregator import create_app
 from conftest import NOW, config_dict
 from aggregator.settings import settings_from_dict
-from aggregator.storage import queries
 from demo.render import FEEDS_DIR, feed_files, render_feed
 
 EXPECTED = json.loads((FEEDS_DIR / "expected.json").read_text(encoding="utf-8"))
@@ -31,8 +30,7 @@ def demo_service(tmp_path, feed_server, make_service):
 
 @pytest.fixture
 def stored(demo_service):
-    with demo_service.storage.read() as session:
-        return {item.url: item for item in queries.items_page(session, 1000).rows}
+    return {item.url: item for item in demo_service.storage.reads.items_page(1000).rows}
 
 
 def expected_items():

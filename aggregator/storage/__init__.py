@@ -1,22 +1,28 @@
 """Storage: the one facade through which everything reads and writes the database.
 
 `Storage.feeds` manages feeds and their health; `storage.items` (module) writes items and
-stories inside a transaction from `Storage.transaction()`; `storage.queries` (module) reads
-them back for pages, feeds and the API through `Storage.read()`.
+stories inside a transaction from `Storage.transaction()`; `Storage.reads` reads them back for
+pages, feeds, the API, metrics and WebSub, and `Storage.editorial` applies and records editors'
+corrections, each opening its own session. `ping()` and `on_commit()` serve readiness and the
+page cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from aggregator.settings import Settings
 from aggregator.storage import migrate
 from aggregator.storage.db import make_engine, make_sessions
+from aggregator.storage.editorial import Editorial
 from aggregator.storage.feeds import FeedStore, FeedView
+from aggregator.storage.items import ItemStore
+from aggregator.storage.queries import Reads
 
 
 class Storage:
@@ -25,6 +31,9 @@ class Storage:
         self.engine = make_engine(url)
         self._sessions = make_sessions(self.engine)
         self.feeds = FeedStore(self._sessions, default_interval)
+        self.items = ItemStore(self._sessions)
+        self.reads = Reads(self._sessions)
+        self.editorial = Editorial(self._sessions)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Storage:
@@ -43,6 +52,16 @@ class Storage:
     def read(self) -> Iterator[Session]:
         with self._sessions() as session:
             yield session
+
+    def ping(self) -> None:
+        """Ask the database the simplest question; raises when it does not answer (readiness)."""
+        with self.read() as session:
+            session.execute(text("SELECT 1"))
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` at every commit this process makes (the page cache's cue that the
+        data changed; other processes' commits it learns of by asking `reads.data_version`)."""
+        event.listen(self.engine, "commit", lambda _connection: callback())
 
     def close(self) -> None:
         self.engine.dispose()

@@ -3,7 +3,9 @@
 Every action is written to `editorial_actions` with who did it, when, and the state it
 replaced, in the same transaction as its effect. Undo puts that state back and marks the
 action undone; it never deletes the record. Topic corrections also lock the item's topic
-so `reclassify` keeps it, and they become training examples at the next fit.
+so `reclassify` keeps it, and they become training examples at the next fit. `Editorial`
+(the facade's `Storage.editorial`) opens each transaction; checking what an editor asked
+for is `aggregator.editing`'s business.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator.entities import TopicDecision, TopicScore
 from aggregator.errors import InvalidRequest, NotFound
@@ -44,78 +46,95 @@ class Correction:
     topic: str
 
 
-def set_topic(session: Session, item_id: int, topic: str, who: str, now: datetime) -> ActionView:
-    row = _item(session, item_id)
-    before = {"topic": row.topic, "topics": [[t.topic, t.score] for t in row.topics], "locked": row.topic_locked}
-    others = tuple(TopicScore(t.topic, t.score) for t in row.topics if t.topic != topic)
-    set_topics(row, TopicDecision(primary=topic, topics=(TopicScore(topic, 1.0), *others)))
-    row.topic_locked = True
-    _refresh(row.story)
-    return _record(session, "set_topic", who, now, item=row, before=before, after={"topic": topic})
+class Editorial:
+    """Editors' corrections and their log (the facade's `Storage.editorial`): each correction
+    is applied and recorded in a transaction of its own."""
 
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
 
-def set_item_hidden(session: Session, item_id: int, hidden: bool, who: str, now: datetime) -> ActionView:
-    row = _item(session, item_id)
-    before, row.hidden = {"hidden": row.hidden}, hidden
-    _refresh(row.story)
-    return _record(session, "hide_item" if hidden else "show_item", who, now, item=row, before=before)
+    def set_topic(self, item_id: int, topic: str, who: str, now: datetime) -> ActionView:
+        """Give the item `topic` as its primary one and lock it against `reclassify`."""
+        with self._sessions.begin() as session:
+            row = _item(session, item_id)
+            before = {"topic": row.topic, "topics": [[t.topic, t.score] for t in row.topics], "locked": row.topic_locked}
+            others = tuple(TopicScore(t.topic, t.score) for t in row.topics if t.topic != topic)
+            set_topics(row, TopicDecision(primary=topic, topics=(TopicScore(topic, 1.0), *others)))
+            row.topic_locked = True
+            _refresh(row.story)
+            return _record(session, "set_topic", who, now, item=row, before=before, after={"topic": topic})
 
+    def set_item_hidden(self, item_id: int, hidden: bool, who: str, now: datetime) -> ActionView:
+        with self._sessions.begin() as session:
+            row = _item(session, item_id)
+            before, row.hidden = {"hidden": row.hidden}, hidden
+            _refresh(row.story)
+            return _record(session, "hide_item" if hidden else "show_item", who, now, item=row, before=before)
 
-def set_story_hidden(session: Session, story_id: int, hidden: bool, who: str, now: datetime) -> ActionView:
-    story = _story(session, story_id)
-    before, story.hidden = {"hidden": story.hidden}, hidden
-    return _record(session, "hide_story" if hidden else "show_story", who, now, story=story, before=before)
+    def set_story_hidden(self, story_id: int, hidden: bool, who: str, now: datetime) -> ActionView:
+        with self._sessions.begin() as session:
+            story = _story(session, story_id)
+            before, story.hidden = {"hidden": story.hidden}, hidden
+            return _record(session, "hide_story" if hidden else "show_story", who, now, story=story, before=before)
 
+    def pin_story(self, story_id: int, until: datetime | None, who: str, now: datetime) -> ActionView:
+        """Pin at the top of its topic until `until`; None unpins."""
+        with self._sessions.begin() as session:
+            story = _story(session, story_id)
+            before = {"pinned_until": _iso(story.pinned_until)}
+            story.pinned_until = to_db(until) if until else None
+            return _record(session, "pin_story" if until else "unpin_story", who, now, story=story, before=before,
+                           after={"pinned_until": _iso(story.pinned_until)})
 
-def pin_story(session: Session, story_id: int, until: datetime | None, who: str, now: datetime) -> ActionView:
-    """Pin at the top of its topic until `until`; None unpins."""
-    story = _story(session, story_id)
-    before = {"pinned_until": _iso(story.pinned_until)}
-    story.pinned_until = to_db(until) if until else None
-    return _record(session, "pin_story" if until else "unpin_story", who, now, story=story, before=before,
-                   after={"pinned_until": _iso(story.pinned_until)})
+    def move_item(self, item_id: int, story_id: int, who: str, now: datetime) -> ActionView:
+        with self._sessions.begin() as session:
+            row, target = _item(session, item_id), _story(session, story_id)
+            if row.sponsored:
+                raise InvalidRequest("advertising stays out of stories")
+            old = row.story
+            _place(row, target)
+            return _record(session, "move_item", who, now, item=row, story=target, before={"story_id": old.id if old else None})
 
+    def split_item(self, item_id: int, who: str, now: datetime) -> ActionView:
+        """Take the item out of its story into a story of its own."""
+        with self._sessions.begin() as session:
+            row = _item(session, item_id)
+            old = row.story
+            story = Story(title=row.title, first_published_at=row.published_at, updated_at=row.published_at, item_count=0)
+            session.add(story)
+            _place(row, story)
+            session.flush()
+            return _record(session, "split_item", who, now, item=row, story=story, before={"story_id": old.id if old else None})
 
-def move_item(session: Session, item_id: int, story_id: int, who: str, now: datetime) -> ActionView:
-    row, target = _item(session, item_id), _story(session, story_id)
-    if row.sponsored:
-        raise InvalidRequest("advertising stays out of stories")
-    old = row.story
-    _place(row, target)
-    return _record(session, "move_item", who, now, item=row, story=target, before={"story_id": old.id if old else None})
+    def undo(self, action_id: int, who: str, now: datetime) -> ActionView:
+        """Put back the state `action_id` replaced and mark it undone (the record stays)."""
+        with self._sessions.begin() as session:
+            action = session.get(EditorialAction, action_id)
+            if action is None:
+                raise NotFound(f"no editorial action {action_id}")
+            if action.undone_at is not None:
+                raise InvalidRequest(f"action {action_id} is already undone")
+            _UNDO[action.action](session, action, action.details.get("before", {}))
+            action.undone_at, action.undone_by = to_db(now), who
+            return _view(action)
 
+    def history(self, limit: int = 100, item_id: int | None = None) -> list[ActionView]:
+        """The latest actions first, optionally those on one item."""
+        query = select(EditorialAction).order_by(EditorialAction.id.desc()).limit(limit)
+        if item_id is not None:
+            query = query.where(EditorialAction.item_id == item_id)
+        with self._sessions() as session:
+            return [_view(action) for action in session.scalars(query)]
 
-def split_item(session: Session, item_id: int, who: str, now: datetime) -> ActionView:
-    """Take the item out of its story into a story of its own."""
-    row = _item(session, item_id)
-    old = row.story
-    story = Story(title=row.title, first_published_at=row.published_at, updated_at=row.published_at, item_count=0)
-    session.add(story)
-    _place(row, story)
-    session.flush()
-    return _record(session, "split_item", who, now, item=row, story=story, before={"story_id": old.id if old else None})
-
-
-def undo(session: Session, action_id: int, who: str, now: datetime) -> ActionView:
-    action = session.get(EditorialAction, action_id)
-    if action is None:
-        raise NotFound(f"no editorial action {action_id}")
-    if action.undone_at is not None:
-        raise InvalidRequest(f"action {action_id} is already undone")
-    _UNDO[action.action](session, action, action.details.get("before", {}))
-    action.undone_at, action.undone_by = to_db(now), who
-    return _view(action)
-
-
-def history(session: Session, limit: int = 100, item_id: int | None = None) -> list[ActionView]:
-    query = select(EditorialAction).order_by(EditorialAction.id.desc()).limit(limit)
-    if item_id is not None:
-        query = query.where(EditorialAction.item_id == item_id)
-    return [_view(action) for action in session.scalars(query)]
+    def corrections(self) -> list[Correction]:
+        """The topic each corrected item ended with: the classifier's training examples."""
+        with self._sessions() as session:
+            return corrections(session)
 
 
 def corrections(session: Session) -> list[Correction]:
-    """The topic each corrected item ended with (its latest standing correction)."""
+    """The topic each corrected item ended with (its latest standing correction). Kept for
+    `Service.fit_classifier` until it asks `Storage.editorial.corrections()`."""
     query = (
         select(Item.title, Item.summary, Item.topic)
         .where(Item.topic_locked.is_(True), Item.topic.is_not(None))

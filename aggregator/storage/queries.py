@@ -1,217 +1,182 @@
-"""Reading items and stories for pages, feeds and the API: the query side of storage.
+"""Reading items and stories for pages, feeds, the API, metrics and WebSub: the query side
+of storage.
 
-Lists are newest first and paged by an opaque cursor (the last row's time and id), so a
-page never repeats or skips a row when new items arrive between requests.
+`Reads` (the facade's `Storage.reads`) answers each question in a session of its own and
+returns frozen views (`views.ItemView`, `StoryView`, `Page`) or plain values, so no caller
+holds a session or a row. Lists are newest first and paged by an opaque cursor (the last
+row's time and id), so a page never repeats or skips a row when new items arrive between
+requests. Writing is left to `items` (ingest) and `editorial` (editors).
 """
 
 from __future__ import annotations
 
 import base64
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable
 from datetime import date, datetime
-from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload, sessionmaker
 
 from aggregator.errors import InvalidRequest, NotFound
 from aggregator.storage.db import from_db, to_db
 from aggregator.storage.models import EditorialAction, Feed, Item, ItemTopic, Story
+from aggregator.storage.search import SearchResults, matching_items
+from aggregator.storage.views import ItemView, Page, StoryView, T, item_view, story_view
+
+__all__ = ["ItemView", "Page", "Reads", "SearchResults", "StoryView", "decode_cursor", "encode_cursor"]
 
 
-@dataclass(frozen=True)
-class ItemView:
-    id: int
-    feed_id: int
-    feed_name: str
-    title: str
-    url: str
-    summary: str
-    content_html: str
-    image_url: str | None
-    published: datetime
-    updated: datetime
-    topic: str | None
-    topics: tuple[str, ...]
-    story_id: int | None
-    categories: tuple[str, ...]
-    sponsored: bool = False
-    hidden: bool = False
-    topic_locked: bool = False
-    full_text: str | None = None  # the article's text, only where its source allows republishing it
+class Reads:
+    """Every read of items and stories; each method opens and closes its own session."""
 
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
 
-@dataclass(frozen=True)
-class StoryView:
-    id: int
-    title: str
-    topic: str | None
-    first_published: datetime
-    updated: datetime
-    items: tuple[ItemView, ...]
-    pinned_until: datetime | None = None
+    def items_page(
+        self, limit: int, cursor: str | None = None, topic: str | None = None, feed_id: int | None = None,
+        since: datetime | None = None, until: datetime | None = None,
+    ) -> Page[ItemView]:
+        """Visible items, newest first, optionally of a topic (primary or secondary), a feed
+        and a time range [since, until)."""
+        query = _items().where(Item.hidden.is_(False))
+        if topic:
+            query = query.where(exists().where(ItemTopic.item_id == Item.id, ItemTopic.topic == topic))
+        if feed_id is not None:
+            query = query.where(Item.feed_id == feed_id)
+        if since is not None:
+            query = query.where(Item.published_at >= to_db(since))
+        if until is not None:
+            query = query.where(Item.published_at < to_db(until))
+        with self._sessions() as session:
+            rows = _paged(session, query, Item.published_at, Item.id, limit, cursor)
+            return _page([item_view(row) for row in rows], limit, lambda v: (v.published, v.id))
 
-    def pinned(self, now: datetime) -> bool:
-        return self.pinned_until is not None and self.pinned_until > now
+    def recent_items(self, limit: int) -> list[ItemView]:
+        """The newest items, hidden and advertising ones too: what editors look over."""
+        query = _items().order_by(Item.published_at.desc(), Item.id.desc()).limit(limit)
+        with self._sessions() as session:
+            return [item_view(row) for row in session.scalars(query)]
 
-    @property
-    def lead(self) -> ItemView:
-        return self.items[0]
+    def item_for_explanation(self, item_id: int) -> tuple[ItemView, str | None]:
+        """An item (hidden ones too) and its feed's topic hint."""
+        with self._sessions() as session:
+            row = session.get(Item, item_id, options=[selectinload(Item.feed), selectinload(Item.topics)])
+            if row is None:
+                raise NotFound(f"no item {item_id}")
+            return item_view(row), row.feed.topic_hint
 
-    @property
-    def outlets(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(item.feed_name for item in self.items))
+    def stories_page(self, limit: int, cursor: str | None = None, topic: str | None = None) -> Page[StoryView]:
+        """Visible stories, most recently updated first, optionally those with an item of `topic`."""
+        query = _visible_stories()
+        if topic:
+            query = query.where(_has_topic(topic))
+        with self._sessions() as session:
+            rows = _paged(session, query, Story.updated_at, Story.id, limit, cursor)
+            return _page([story_view(row) for row in rows], limit, lambda v: (v.updated, v.id))
 
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    rows: list[T]
-    next_cursor: str | None
-
-
-def items_page(
-    session: Session, limit: int, cursor: str | None = None, topic: str | None = None,
-    feed_id: int | None = None, since: datetime | None = None, until: datetime | None = None,
-) -> Page[ItemView]:
-    query = select(Item).options(selectinload(Item.topics), selectinload(Item.feed)).where(Item.hidden.is_(False))
-    if topic:
-        query = query.where(exists().where(ItemTopic.item_id == Item.id, ItemTopic.topic == topic))
-    if feed_id is not None:
-        query = query.where(Item.feed_id == feed_id)
-    if since is not None:
-        query = query.where(Item.published_at >= to_db(since))
-    if until is not None:
-        query = query.where(Item.published_at < to_db(until))
-    rows = _paged(session, query, Item.published_at, Item.id, limit, cursor)
-    return _page([item_view(row) for row in rows], limit, lambda v: (v.published, v.id))
-
-
-def stories_page(session: Session, limit: int, cursor: str | None = None, topic: str | None = None) -> Page[StoryView]:
-    query = _visible_stories()
-    if topic:
-        query = query.where(_has_topic(topic))
-    rows = _paged(session, query, Story.updated_at, Story.id, limit, cursor)
-    return _page([story_view(row) for row in rows], limit, lambda v: (v.updated, v.id))
-
-
-def stories_first_published(session: Session, start: datetime, end: datetime) -> list[StoryView]:
-    """Stories whose first report falls in [start, end): one day's digest."""
-    query = (
-        _visible_stories()
-        .where(Story.first_published_at >= to_db(start), Story.first_published_at < to_db(end))
-        .order_by(Story.updated_at.desc(), Story.id.desc())
-    )
-    return [story_view(row) for row in session.scalars(query)]
-
-
-def story(session: Session, story_id: int) -> StoryView:
-    row = session.scalar(_visible_stories().where(Story.id == story_id))
-    if row is None:
-        raise NotFound(f"no story {story_id}")
-    return story_view(row)
-
-
-def topic_stories_page(session: Session, topic: str, limit: int, cursor: str | None = None) -> Page[StoryView]:
-    """Like `stories_page(topic=...)`, newest first, with the topic test written so that the
-    database walks stories by time and probes each one's items (fast on SQLite and PostgreSQL
-    alike; the join form makes SQLite rescan the topic's items for every story)."""
-    rows = _paged(session, _visible_stories().where(_has_topic(topic)), Story.updated_at, Story.id, limit, cursor)
-    return _page([story_view(row) for row in rows], limit, lambda v: (v.updated, v.id))
-
-
-def pinned_stories(session: Session, now: datetime, topic: str | None = None) -> list[StoryView]:
-    """Stories an editor has pinned until a moment still ahead, most recently updated first."""
-    query = _visible_stories().where(Story.pinned_until > to_db(now))
-    if topic:
-        query = query.where(_has_topic(topic))
-    return [story_view(row) for row in session.scalars(query.order_by(Story.updated_at.desc(), Story.id.desc()))]
-
-
-def _has_topic(topic: str):  # noqa: ANN202 - a SQLAlchemy clause
-    """Some member item of the story carries `topic`, primary or secondary."""
-    tagged = exists().where(ItemTopic.item_id == Item.id, ItemTopic.topic == topic)
-    return exists().where(Item.story_id == Story.id, tagged)
-
-
-def stories_per_day(session: Session, start: datetime, end: datetime, tz: ZoneInfo) -> dict[date, int]:
-    """How many visible stories were first reported on each day of [start, end), in `tz`:
-    the days a digest has something to show."""
-    query = select(Story.first_published_at).where(
-        Story.hidden.is_(False), Story.item_count > 0,
-        Story.first_published_at >= to_db(start), Story.first_published_at < to_db(end),
-    )
-    return _per_day(session.scalars(query), tz)
-
-
-def topic_items_per_day(session: Session, topic: str, start: datetime, end: datetime, tz: ZoneInfo) -> dict[date, int]:
-    """Visible, non-advertising items carrying `topic` (primary or secondary) per day of [start, end), in `tz`."""
-    query = (
-        select(ItemTopic.published_at)
-        .join(Item, Item.id == ItemTopic.item_id)
-        .where(
-            ItemTopic.topic == topic, ItemTopic.published_at >= to_db(start), ItemTopic.published_at < to_db(end),
-            Item.hidden.is_(False), Item.sponsored.is_(False),
+    def stories_first_published(self, start: datetime, end: datetime) -> list[StoryView]:
+        """Stories whose first report falls in [start, end): one day's digest."""
+        query = (
+            _visible_stories()
+            .where(Story.first_published_at >= to_db(start), Story.first_published_at < to_db(end))
+            .order_by(Story.updated_at.desc(), Story.id.desc())
         )
-    )
-    return _per_day(session.scalars(query), tz)
+        return self._stories(query)
+
+    def pinned_stories(self, now: datetime, topic: str | None = None) -> list[StoryView]:
+        """Stories an editor has pinned until a moment still ahead, most recently updated first."""
+        query = _visible_stories().where(Story.pinned_until > to_db(now))
+        if topic:
+            query = query.where(_has_topic(topic))
+        return self._stories(query.order_by(Story.updated_at.desc(), Story.id.desc()))
+
+    def story(self, story_id: int) -> StoryView:
+        found = self._stories(_visible_stories().where(Story.id == story_id))
+        if not found:
+            raise NotFound(f"no story {story_id}")
+        return found[0]
+
+    def stories_per_day(self, start: datetime, end: datetime, tz: ZoneInfo) -> dict[date, int]:
+        """How many visible stories were first reported on each day of [start, end), in `tz`:
+        the days a digest has something to show."""
+        query = select(Story.first_published_at).where(
+            Story.hidden.is_(False), Story.item_count > 0,
+            Story.first_published_at >= to_db(start), Story.first_published_at < to_db(end),
+        )
+        return self._per_day(query, tz)
+
+    def topic_items_per_day(self, topic: str, start: datetime, end: datetime, tz: ZoneInfo) -> dict[date, int]:
+        """Visible, non-advertising items carrying `topic` (primary or secondary) per day of [start, end), in `tz`."""
+        query = (
+            select(ItemTopic.published_at)
+            .join(Item, Item.id == ItemTopic.item_id)
+            .where(
+                ItemTopic.topic == topic, ItemTopic.published_at >= to_db(start), ItemTopic.published_at < to_db(end),
+                Item.hidden.is_(False), Item.sponsored.is_(False),
+            )
+        )
+        return self._per_day(query, tz)
+
+    def search(self, query: str, limit: int = 20, offset: int = 0) -> SearchResults:
+        """Items a reader may see matching every word of `query` in some form, best first (see `search`)."""
+        with self._sessions() as session:
+            return matching_items(session, query, limit, offset)
+
+    def data_version(self, now: datetime) -> Hashable:
+        """A cheap fingerprint of everything readers' pages and feeds show, from indexed maxima
+        only (no counts over items): it changes when items arrive or change, when any feed is
+        fetched (feed health), when an editor acts or undoes, when a pin runs out, and when
+        pruning removes the oldest item (it always does, unless an editor's kept item is the
+        oldest; the next fetch of any feed changes it then)."""
+        def scalar(query: Select) -> ColumnElement:
+            return query.scalar_subquery()
+
+        query = select(
+            scalar(select(func.max(Item.id))),
+            scalar(select(func.min(Item.id))),  # moves when retention prunes
+            scalar(select(func.max(Item.updated_at))),  # indexed: in-place updates and reclassify
+            scalar(select(func.count(Feed.id))),
+            scalar(select(func.max(Feed.last_fetched_at))),
+            scalar(select(func.max(EditorialAction.id))),
+            scalar(select(func.count(EditorialAction.undone_at))),
+            scalar(select(func.count(Story.id)).where(Story.pinned_until > to_db(now))),
+        )
+        with self._sessions() as session:
+            return tuple(session.execute(query).one())
+
+    def feeds_in_error(self) -> int:
+        """Enabled feeds whose last fetch failed (for /metrics)."""
+        query = select(func.count(Feed.id)).where(Feed.enabled.is_(True), Feed.consecutive_errors > 0)
+        with self._sessions() as session:
+            return session.scalar(query) or 0
+
+    def items_per_topic(self) -> dict[str | None, int]:
+        """Stored items by primary topic (None: no topic), counted on the topic index (for /metrics)."""
+        with self._sessions() as session:
+            return {topic: count for topic, count in session.execute(select(Item.topic, func.count()).group_by(Item.topic))}
+
+    def topics_of_stories_touched_since(self, since: datetime) -> set[str]:
+        """Every topic carried by an item of a story that gained or changed an item stored at or
+        after `since`: the topic feeds those stories appear in (for WebSub)."""
+        touched = select(Item.story_id).where(Item.updated_at >= to_db(since), Item.story_id.is_not(None))
+        query = select(ItemTopic.topic).join(Item, Item.id == ItemTopic.item_id).where(Item.story_id.in_(touched)).distinct()
+        with self._sessions() as session:
+            return set(session.scalars(query))
+
+    def _stories(self, query: Select) -> list[StoryView]:
+        with self._sessions() as session:
+            return [story_view(row) for row in session.scalars(query)]
+
+    def _per_day(self, moments: Select, tz: ZoneInfo) -> dict[date, int]:
+        with self._sessions() as session:
+            return _count_days(session.scalars(moments), tz)
 
 
-def data_version(session: Session, now: datetime) -> tuple:
-    """A cheap fingerprint of everything readers' pages and feeds show, from indexed maxima
-    only (no counts over items): it changes when items arrive or change, when any feed is
-    fetched (feed health), when an editor acts or undoes, when a pin runs out, and when
-    pruning removes the oldest item (it always does, unless an editor's kept item is the
-    oldest; the next fetch of any feed changes it then)."""
-    def scalar(column):  # noqa: ANN001, ANN202 - SQLAlchemy expressions
-        return column.scalar_subquery()
-
-    query = select(
-        scalar(select(func.max(Item.id))),
-        scalar(select(func.min(Item.id))),  # moves when retention prunes
-        scalar(select(func.max(Item.updated_at))),  # indexed: in-place updates and reclassify
-        scalar(select(func.count(Feed.id))),
-        scalar(select(func.max(Feed.last_fetched_at))),
-        scalar(select(func.max(EditorialAction.id))),
-        scalar(select(func.count(EditorialAction.undone_at))),
-        scalar(select(func.count(Story.id)).where(Story.pinned_until > to_db(now))),
-    )
-    return tuple(session.execute(query).one())
-
-
-def feeds_in_error(session: Session) -> int:
-    """Enabled feeds whose last fetch failed (for /metrics)."""
-    return session.scalar(select(func.count(Feed.id)).where(Feed.enabled.is_(True), Feed.consecutive_errors > 0)) or 0
-
-
-def items_per_topic(session: Session) -> dict[str | None, int]:
-    """Stored items by primary topic (None: no topic), counted on the topic index (for /metrics)."""
-    return {topic: count for topic, count in session.execute(select(Item.topic, func.count()).group_by(Item.topic))}
-
-
-def topics_of_stories_touched_since(session: Session, since: datetime) -> set[str]:
-    """Every topic carried by an item of a story that gained or changed an item stored at or
-    after `since`: the topic feeds those stories appear in (for WebSub)."""
-    touched = select(Item.story_id).where(Item.updated_at >= to_db(since), Item.story_id.is_not(None))
-    query = select(ItemTopic.topic).join(Item, Item.id == ItemTopic.item_id).where(Item.story_id.in_(touched)).distinct()
-    return set(session.scalars(query))
-
-
-def _per_day(moments: Iterable[datetime], tz: ZoneInfo) -> dict[date, int]:
-    return dict(Counter(from_db(moment).astimezone(tz).date() for moment in moments))
-
-
-def item_for_explanation(session: Session, item_id: int) -> tuple[ItemView, str | None]:
-    """An item (hidden ones too) and its feed's topic hint."""
-    row = session.get(Item, item_id, options=[selectinload(Item.feed), selectinload(Item.topics)])
-    if row is None:
-        raise NotFound(f"no item {item_id}")
-    return item_view(row), row.feed.topic_hint
+def _items() -> Select:
+    """Items with their feed and topics, ready for `item_view`."""
+    return select(Item).options(selectinload(Item.topics), selectinload(Item.feed))
 
 
 def _visible_stories() -> Select:
@@ -224,35 +189,30 @@ def _visible_stories() -> Select:
     )
 
 
-def item_view(row: Item) -> ItemView:
-    return ItemView(
-        id=row.id, feed_id=row.feed_id, feed_name=row.feed.name, title=row.title, url=row.url, summary=row.summary,
-        content_html=row.content_html, image_url=row.image_url, published=from_db(row.published_at),
-        updated=from_db(row.updated_at), topic=row.topic,
-        topics=tuple(sorted((t.topic for t in row.topics), key=lambda slug: slug != row.topic)),
-        story_id=row.story_id, categories=tuple(row.categories or ()), sponsored=row.sponsored,
-        hidden=row.hidden, topic_locked=row.topic_locked,
-        full_text=row.full_text if row.feed.publish == "full_text" else None,
-    )
+def _has_topic(topic: str) -> ColumnElement[bool]:
+    """Some member item of the story carries `topic`, primary or secondary. Written so that
+    the database walks stories by time and probes each one's items (fast on SQLite and
+    PostgreSQL alike; the join form makes SQLite rescan the topic's items for every story)."""
+    tagged = exists().where(ItemTopic.item_id == Item.id, ItemTopic.topic == topic)
+    return exists().where(Item.story_id == Story.id, tagged)
 
 
-def story_view(row: Story) -> StoryView:
-    members = sorted((m for m in row.items if not m.hidden), key=lambda m: (m.published_at, m.id))
-    return StoryView(
-        id=row.id, title=row.title, topic=row.topic, first_published=from_db(row.first_published_at),
-        updated=from_db(row.updated_at), items=tuple(item_view(m) for m in members),
-        pinned_until=from_db(row.pinned_until),
-    )
+def _count_days(moments: Iterable[datetime], tz: ZoneInfo) -> dict[date, int]:
+    return dict(Counter(from_db(moment).astimezone(tz).date() for moment in moments))
 
 
-def _paged(session: Session, query: Select, time_col, id_col, limit: int, cursor: str | None) -> list:  # noqa: ANN001
+def _paged(
+    session: Session, query: Select, time_col: InstrumentedAttribute, id_col: InstrumentedAttribute, limit: int,
+    cursor: str | None,
+) -> list:
+    """One row more than `limit`, after the cursor's row: the extra one says a next page exists."""
     if cursor:
         moment, last_id = decode_cursor(cursor)
         query = query.where(or_(time_col < to_db(moment), and_(time_col == to_db(moment), id_col < last_id)))
     return list(session.scalars(query.order_by(time_col.desc(), id_col.desc()).limit(limit + 1)))
 
 
-def _page(views: list[T], limit: int, key) -> Page[T]:  # noqa: ANN001
+def _page(views: list[T], limit: int, key: Callable[[T], tuple[datetime, int]]) -> Page[T]:
     if len(views) <= limit:
         return Page(views, None)
     views = views[:limit]

@@ -4,7 +4,8 @@ Each item stores the lemmas of its title and summary (`items.search_lemmas`). On
 FTS5 table mirrors that column through triggers and ranks with bm25; on PostgreSQL a GIN
 index over `to_tsvector('simple', search_lemmas)` does the same with ts_rank. Both are made
 by the first migration (aggregator/migrations). The query is
-lemmatised the same way; every word must match.
+lemmatised the same way; every word must match. Readers reach it as `Storage.reads.search`,
+which gives it its session.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from aggregator.pipeline.lemmas import content_lemmas
 from aggregator.storage.models import Item
-from aggregator.storage.queries import ItemView, item_view
+from aggregator.storage.views import ItemView, item_view
 
 READER_VISIBLE = "NOT items.hidden AND NOT items.sponsored"
 NEWEST_MATCHES = 1000
@@ -44,7 +45,7 @@ class SearchResults:
     has_more: bool
 
 
-def search_items(session: Session, query: str, limit: int = 20, offset: int = 0) -> SearchResults:
+def matching_items(session: Session, query: str, limit: int = 20, offset: int = 0) -> SearchResults:
     """Items a reader may see (not hidden, not advertising) matching every word of `query`
     in some form, best first among the newest NEWEST_MATCHES that match."""
     wanted = tuple(dict.fromkeys(lemma for lemma in content_lemmas(query) if lemma.isalnum()))

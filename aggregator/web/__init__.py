@@ -1,4 +1,7 @@
-"""The web layer: one blueprint per area, thin views over storage queries and publishers.
+"""The web layer: one blueprint per area, thin views over the storage facade and publishers.
+
+`init_app` wires every part explicitly: filters, editors' auth, the page cache (in front of
+the reader pages, curated feeds and public API), the blueprints and the error handlers.
 
 Domain errors become HTTP statuses here and only here: NotFound -> 404, InvalidRequest ->
 400, answered as JSON for API clients and as a page for browsers.
@@ -22,12 +25,17 @@ def service_of(app: Flask) -> Service:
     return app.extensions["aggregator"]
 
 
+CACHED_BLUEPRINTS = ("pages", "feeds", "api")
+
+
 def init_app(app: Flask) -> None:
     from aggregator.web import admin, admin_api, api, auth, caching, feeds, formatting, health, pages
 
-    settings = service_of(app).settings
+    svc = service_of(app)
+    settings = svc.settings
     formatting.init_app(app, settings.service.language, settings.service.tz)
     auth.init_app(app, settings.admin, secure_cookies=settings.service.base_url.startswith("https://"))
+    caching.init_app(app, svc.storage, lambda: svc.clock(), settings.service.tz, CACHED_BLUEPRINTS, SECURITY_HEADERS)
     for module in (pages, feeds, api, admin_api, admin, health):
         app.register_blueprint(module.bp)
     app.register_error_handler(NotFound, lambda exc: _error(404, str(exc)))
@@ -35,7 +43,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, lambda exc: _error(exc.code or 500, exc.description or exc.name))
     app.register_error_handler(CSRFError, lambda exc: _error(400, f"the form has expired or lacks its CSRF token: {exc.description}"))
     app.after_request(_security_headers)
-    app.wsgi_app = caching.CachedResponses(app.wsgi_app, app.extensions[caching.EXTENSION], SECURITY_HEADERS)  # type: ignore[method-assign]
     app.context_processor(_globals)
 
 

@@ -6,19 +6,14 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from aggregator import editing
 from aggregator.errors import AggregatorError
-from aggregator.storage import editorial
-from aggregator.storage.models import Item
-from aggregator.storage.queries import item_view
 from aggregator.web import service
 from aggregator.web.auth import LoginThrottle, admin_settings, check_password, editor_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-RECENT_ITEMS = 100
+RECENT_ITEMS, RECENT_ACTIONS = 100, 30
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -51,10 +46,8 @@ def logout():
 @editor_required
 def dashboard():
     svc = service()
-    with svc.storage.read() as db:
-        query = select(Item).options(selectinload(Item.feed), selectinload(Item.topics)).order_by(Item.published_at.desc(), Item.id.desc())
-        items = [item_view(row) for row in db.scalars(query.limit(RECENT_ITEMS))]
-        actions = editorial.history(db, limit=30)
+    items = svc.storage.reads.recent_items(RECENT_ITEMS)
+    actions = svc.storage.editorial.history(limit=RECENT_ACTIONS)
     return render_template("admin/dashboard.html", items=items, actions=actions, feeds=svc.storage.feeds.list(svc.clock()))
 
 

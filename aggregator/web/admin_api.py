@@ -9,7 +9,6 @@ from flask import Blueprint, request
 
 from aggregator import editing
 from aggregator.errors import InvalidRequest
-from aggregator.storage import editorial
 from aggregator.storage.editorial import ActionView
 from aggregator.web import service
 from aggregator.web.auth import csrf, token_required
@@ -39,8 +38,7 @@ def undo_action(editor: str, action_id: int):
 @bp.get("/actions")
 @token_required
 def list_actions(editor: str):
-    with service().storage.read() as session:
-        return {"actions": [action_json(a) for a in editorial.history(session, limit=200)]}
+    return {"actions": [action_json(a) for a in service().storage.editorial.history(limit=200)]}
 
 
 def action_json(action: ActionView) -> dict:

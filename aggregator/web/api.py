@@ -13,7 +13,8 @@ from flask import Blueprint, Response, current_app, request
 
 from aggregator.errors import InvalidRequest
 from aggregator.pipeline.classify import TopicInput
-from aggregator.storage import FeedView, queries
+from aggregator.storage import FeedView
+from aggregator.storage.views import ItemView, StoryView
 from aggregator.web import service
 from aggregator.web.caching import conditional
 
@@ -27,11 +28,10 @@ def items():
     topic = request.args.get("topic") or None
     if topic and topic not in svc.topic_titles:
         raise InvalidRequest(f"unknown topic {topic!r}")
-    with svc.storage.read() as session:
-        page = queries.items_page(
-            session, _limit(), request.args.get("cursor") or None, topic=topic, feed_id=_int_arg("feed"),
-            since=_time_arg("since"), until=_time_arg("until"),
-        )
+    page = svc.storage.reads.items_page(
+        _limit(), request.args.get("cursor") or None, topic=topic, feed_id=_int_arg("feed"),
+        since=_time_arg("since"), until=_time_arg("until"),
+    )
     return _cached({"items": [item_json(item) for item in page.rows], "next_cursor": page.next_cursor})
 
 
@@ -39,17 +39,14 @@ def items():
 def explain(item_id: int):
     """Why the item has its topic: rules, hints and the strongest model terms."""
     svc = service()
-    with svc.storage.read() as session:
-        item, feed_topic = queries.item_for_explanation(session, item_id)
+    item, feed_topic = svc.storage.reads.item_for_explanation(item_id)
     why = svc.classifier.explain(TopicInput(item.title, item.summary, item.categories, feed_topic))
     return {"item": item_json(item), "set_by_editor": item.topic_locked, "explanation": why}
 
 
 @bp.get("/stories")
 def stories():
-    svc = service()
-    with svc.storage.read() as session:
-        page = queries.stories_page(session, _limit(), request.args.get("cursor") or None, topic=request.args.get("topic") or None)
+    page = service().storage.reads.stories_page(_limit(), request.args.get("cursor") or None, topic=request.args.get("topic") or None)
     return _cached({"stories": [story_json(story) for story in page.rows], "next_cursor": page.next_cursor})
 
 
@@ -69,7 +66,7 @@ def _cached(payload: dict) -> Response:
     return conditional(current_app.json.response(payload).get_data(), "application/json")
 
 
-def item_json(item: queries.ItemView) -> dict:
+def item_json(item: ItemView) -> dict:
     return {
         "id": item.id, "title": item.title, "url": item.url, "summary": item.summary,
         "published": item.published.isoformat(), "updated": item.updated.isoformat(),
@@ -79,7 +76,7 @@ def item_json(item: queries.ItemView) -> dict:
     }
 
 
-def story_json(story: queries.StoryView) -> dict:
+def story_json(story: StoryView) -> dict:
     return {
         "id": story.id, "title": story.title, "topic": story.topic, "first_published": story.first_published.isoformat(),
         "updated": story.updated.isoformat(), "outlets": list(story.outlets), "items": [item_json(i) for i in story.items],

@@ -2,9 +2,9 @@
 once per change of the data, not once per request, and answered with a strong ETag,
 Last-Modified and 304.
 
-`init_app` puts a `PageCache` on the app; `CachedResponses`, a WSGI middleware in front of
-Flask, asks `stamp()` for the data version (see `DataVersion`, plus today's date) and
-answers a GET or HEAD from the cache (200, or 304 to a conditional request) when the body
+`init_app` puts a `PageCache` on the app and `CachedResponses`, a WSGI middleware, in front of
+Flask; the middleware asks `stamp()` for the data version (see `DataVersion`, plus today's
+date) and answers a GET or HEAD from the cache (200, or 304 to a conditional request) when the body
 for this path and query was rendered at that version, with the headers Flask would send: a
 feed reader's conditional GET, the commonest request of all, costs no request context,
 routing or hooks. Otherwise Flask runs the view, and `conditional()` stores what it renders
@@ -29,10 +29,17 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from threading import Lock
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.http import http_date, is_resource_modified, quote_etag
 from werkzeug.utils import get_content_type
+
+from aggregator.digest import today
+
+if TYPE_CHECKING:
+    from aggregator.storage import Storage
 
 EXTENSION = "page_cache"
 MAX_AGE = 60
@@ -49,7 +56,7 @@ class Rendered:
 
 class DataVersion:
     """The data version, read from the database at most once per `ttl` seconds, and read
-    afresh after `changed()`, which the app calls on every commit this process makes. So a
+    afresh after `changed()`, which storage calls on every commit this process makes. So a
     write in this process (the embedded scheduler, an editor) shows on the next request, and
     one from another process (a worker, the CLI) within `ttl` seconds; between writes a busy
     site does not ask the database on every request. (A read racing a commit may keep the
@@ -112,10 +119,22 @@ class PageCache:
         return entry
 
 
-def init_app(app: Flask, stamp: Callable[[], Hashable], clock: Callable[[], datetime], blueprints: tuple[str, ...]) -> None:
-    """Cache every GET and HEAD of the views of `blueprints` that answer with `conditional()`;
-    hits are answered by `CachedResponses`, which the app puts in front of Flask."""
+def init_app(
+    app: Flask, storage: Storage, clock: Callable[[], datetime], tz: ZoneInfo, blueprints: tuple[str, ...],
+    always_headers: Mapping[str, str],
+) -> None:
+    """Cache every GET and HEAD of the views of `blueprints` that answer with `conditional()`,
+    per data version of `storage` and date in `tz`; hits are answered by `CachedResponses`,
+    put in front of Flask here with `always_headers` (those an after-request hook adds)."""
+    version = DataVersion(lambda: storage.reads.data_version(clock()))
+    storage.on_commit(version.changed)
+
+    def stamp() -> Hashable:
+        """What a rendered page depends on: the data, and the date in the service's zone."""
+        return version(), today(clock(), tz)
+
     cache = app.extensions[EXTENSION] = PageCache(stamp, clock)
+    app.wsgi_app = CachedResponses(app.wsgi_app, cache, always_headers)  # type: ignore[method-assign]
 
     @app.before_request
     def _reserve_a_slot() -> None:

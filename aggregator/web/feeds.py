@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from babel.dates import format_date
 from flask import Blueprint, abort, render_template, request, url_for
@@ -10,7 +10,7 @@ from flask import Blueprint, abort, render_template, request, url_for
 from aggregator.digest import build_digest, day_bounds, today
 from aggregator.publish.atom import DigestDay, FeedMeta, digest_atom, stories_atom
 from aggregator.publish.opml import feeds_opml
-from aggregator.storage import queries
+from aggregator.storage.views import StoryView
 from aggregator.web import service
 from aggregator.web.caching import conditional
 
@@ -52,12 +52,11 @@ def digest_feed():
     tz = settings.service.tz
     current = today(svc.clock(), tz)
     days = []
-    with svc.storage.read() as session:
-        for back in range(1, settings.digest.days_in_feed + 1):
-            day = current - timedelta(days=back)
-            stories = queries.stories_first_published(session, *day_bounds(day, tz))
-            if stories:
-                days.append(_digest_day(day, stories))
+    for back in range(1, settings.digest.days_in_feed + 1):
+        day = current - timedelta(days=back)
+        stories = svc.storage.reads.stories_first_published(*day_bounds(day, tz))
+        if stories:
+            days.append(_digest_day(day, stories))
     meta = FeedMeta(public_url(request.path), f"{settings.service.title}: дайджест дня", "Главное за день", public_url("/"), settings.service.language, _hub())
     updated = max((d.updated for d in days), default=None)
     return conditional(digest_atom(meta, days), ATOM, updated)
@@ -74,13 +73,12 @@ def opml():
 
 def _stories_feed(meta: FeedMeta, topic: str | None):
     svc = service()
-    with svc.storage.read() as session:
-        stories = queries.stories_page(session, ENTRIES, topic=topic).rows
+    stories = svc.storage.reads.stories_page(ENTRIES, topic=topic).rows
     body = stories_atom(meta, stories, lambda story_id: public_url(f"/stories/{story_id}"), svc.topic_titles)
     return conditional(body, ATOM, max((s.updated for s in stories), default=None))
 
 
-def _digest_day(day, stories) -> DigestDay:  # noqa: ANN001
+def _digest_day(day: date, stories: list[StoryView]) -> DigestDay:
     svc = service()
     settings = svc.settings
     digest = build_digest(day, stories, svc.topic_titles, settings.digest.other_title, settings.digest.max_items_per_topic, svc.clock())

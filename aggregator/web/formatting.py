@@ -17,7 +17,7 @@ from flask import Flask
 from markupsafe import Markup, escape
 
 from aggregator.pipeline.lemmas import WORD, analyse
-from aggregator.storage.queries import StoryView
+from aggregator.storage.views import StoryView
 
 PLURAL_FORMS = {
     "источник": {"one": "источник", "few": "источника", "many": "источников", "other": "источника"},

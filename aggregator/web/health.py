@@ -17,11 +17,9 @@ from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 
 from aggregator import metrics
 from aggregator.service import Service
-from aggregator.storage import queries
 from aggregator.web import service
 
 bp = Blueprint("health", __name__)
@@ -91,15 +89,14 @@ def readyz():
 
 @bp.get("/metrics")
 def prometheus_metrics():
-    with service().storage.read() as session:
-        stored = metrics.StoredGauges(queries.feeds_in_error(session), queries.items_per_topic(session))
+    reads = service().storage.reads
+    stored = metrics.StoredGauges(reads.feeds_in_error(), reads.items_per_topic())
     return Response(metrics.exposition(stored), mimetype=CONTENT_TYPE_LATEST)
 
 
 def _database_problems(svc: Service) -> list[str]:
     try:
-        with svc.storage.read() as session:
-            session.execute(text("SELECT 1"))
+        svc.storage.ping()
     except Exception as exc:  # noqa: BLE001 - any database failure means not ready
         return [f"the database does not answer: {type(exc).__name__}: {exc}"]
     return []

@@ -1,24 +1,20 @@
 """Reader pages: the digest of a day, a topic's recent stories, one story, search, feed health.
 
-Views read through `storage.queries` and render templates; `digest` and `charts` shape the
+Views read through `Storage.reads` and render templates; `digest` and `charts` shape the
 data, `formatting` words it. Every page (and every curated feed of `web.feeds`) goes through
-`caching`: rendered once per data version, then answered from memory with ETag and 304.
+`caching` (wired by `web.init_app`): rendered once per data version, then answered from memory
+with ETag and 304.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from datetime import date, datetime, timedelta
 
 from flask import Blueprint, abort, render_template, request
-from flask.blueprints import BlueprintSetupState
-from sqlalchemy import event
 
 from aggregator.digest import by_day, build_digest, calendar_weeks, day_bounds, today
-from aggregator.service import Service
-from aggregator.storage import queries
-from aggregator.storage.search import search_items
-from aggregator.web import caching, service, service_of
+from aggregator.storage.views import StoryView
+from aggregator.web import service
 from aggregator.web.caching import conditional
 from aggregator.web.charts import activity_chart
 from aggregator.web.formatting import feed_is_broken
@@ -28,24 +24,6 @@ TOPIC_PAGE_STORIES = 30
 SEARCH_PAGE = 20
 CALENDAR_WEEKS = 5
 CHART_DAYS = 30
-
-
-@bp.record_once
-def _cache_public_reads(state: BlueprintSetupState) -> None:
-    svc = service_of(state.app)
-    version = caching.DataVersion(lambda: _data_version(svc))
-    event.listen(svc.storage.engine, "commit", lambda _connection: version.changed())
-
-    def stamp() -> Hashable:
-        """What a rendered page depends on: the data, and the date in the service's zone."""
-        return version(), today(svc.clock(), svc.settings.service.tz)
-
-    caching.init_app(state.app, stamp=stamp, clock=lambda: svc.clock(), blueprints=("pages", "feeds", "api"))
-
-
-def _data_version(svc: Service) -> Hashable:
-    with svc.storage.read() as session:
-        return queries.data_version(session, svc.clock())
 
 
 @bp.context_processor
@@ -81,10 +59,10 @@ def topic(slug: str):
     current = today(now, tz)
     cursor = request.args.get("after") or None
     chart_start = day_bounds(current - timedelta(days=CHART_DAYS - 1), tz)[0]
-    with svc.storage.read() as session:
-        page = queries.topic_stories_page(session, slug, TOPIC_PAGE_STORIES, cursor)
-        pinned = [] if cursor else queries.pinned_stories(session, now, topic=slug)  # shown on top of the first page only
-        counts = queries.topic_items_per_day(session, slug, chart_start, day_bounds(current, tz)[1], tz)
+    reads = svc.storage.reads
+    page = reads.stories_page(TOPIC_PAGE_STORIES, cursor, topic=slug)
+    pinned = [] if cursor else reads.pinned_stories(now, topic=slug)  # shown on top of the first page only
+    counts = reads.topic_items_per_day(slug, chart_start, day_bounds(current, tz)[1], tz)
     html = render_template(
         "topic.html", slug=slug, title=svc.topic_titles[slug], pinned=pinned, is_first_page=cursor is None,
         days=by_day((s for s in page.rows if not s.pinned(now)), tz), next_cursor=page.next_cursor,
@@ -97,8 +75,7 @@ def topic(slug: str):
 @bp.get("/stories/<int:story_id>")
 def story(story_id: int):
     svc = service()
-    with svc.storage.read() as session:
-        found = queries.story(session, story_id)
+    found = svc.storage.reads.story(story_id)
     first_day = found.first_published.astimezone(svc.settings.service.tz).date()
     return conditional(render_template("story.html", story=found, first_day=first_day), "text/html", found.updated)
 
@@ -110,10 +87,7 @@ def search():
     if not page.isdigit() or not 1 <= int(page) <= 1000:
         abort(400, "Номер страницы — целое число от 1 до 1000")
     number = int(page)
-    results = None
-    if query:
-        with service().storage.read() as session:
-            results = search_items(session, query, SEARCH_PAGE, (number - 1) * SEARCH_PAGE)
+    results = service().storage.reads.search(query, SEARCH_PAGE, (number - 1) * SEARCH_PAGE) if query else None
     items = results.items if results else []
     html = render_template("search.html", query=query, results=results, items=items, page=number, per_page=SEARCH_PAGE)
     return conditional(html, "text/html")
@@ -135,9 +109,8 @@ def _digest_page(day: date):
     tz, now = settings.service.tz, svc.clock()
     current = today(now, tz)
     weeks = calendar_weeks(current, day, CALENDAR_WEEKS)
-    with svc.storage.read() as session:
-        stories = queries.stories_first_published(session, *day_bounds(day, tz))
-        with_news = queries.stories_per_day(session, day_bounds(weeks[0][0], tz)[0], day_bounds(weeks[-1][-1], tz)[1], tz)
+    stories = svc.storage.reads.stories_first_published(*day_bounds(day, tz))
+    with_news = svc.storage.reads.stories_per_day(day_bounds(weeks[0][0], tz)[0], day_bounds(weeks[-1][-1], tz)[1], tz)
     digest = build_digest(day, stories, svc.topic_titles, settings.digest.other_title, settings.digest.max_items_per_topic, now)
     html = render_template(
         "digest.html", digest=digest, is_today=day == current, today=current, weeks=weeks, with_news=with_news,
@@ -146,7 +119,7 @@ def _digest_page(day: date):
     return conditional(html, "text/html", _latest(stories))
 
 
-def _latest(stories: list[queries.StoryView]) -> datetime | None:
+def _latest(stories: list[StoryView]) -> datetime | None:
     return max((story.updated for story in stories), default=None)
 
 

@@ -21,7 +21,6 @@ from werkzeug.serving import make_server
 from aggregator import create_app
 from aggregator.service import Service
 from aggregator.settings import REPO_ROOT, settings_from_dict
-from aggregator.storage import queries
 from conftest import NOW, FeedServer, config_dict
 from demo.render import FEEDS_DIR, render_feed, render_text
 
@@ -72,8 +71,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, classifier) -> Iterator[LiveS
 
 
 def _story_ids(service: Service) -> dict[str, int]:
-    with service.storage.read() as session:
-        by_url = {item.url: item.story_id for item in queries.items_page(session, 1000).rows}
+    by_url = {item.url: item.story_id for item in service.storage.reads.items_page(1000).rows}
     return {
         item["story"]: by_url[item["canonical_url"]]
         for spec in EXPECTED["feeds"] for item in spec["items"] if item["story"] and by_url.get(item["canonical_url"])
@@ -225,8 +223,7 @@ def test_hostile_feed_text_and_links_never_run_script(unguarded: Visit) -> None:
     desktop = unguarded
     paths = list(every_page(desktop.site).values())
     hostile = desktop.site.service
-    with hostile.storage.read() as session:
-        hostile_stories = {item.story_id for item in queries.items_page(session, 1000).rows if item.feed_name == "Проверочная лента"}
+    hostile_stories = {item.story_id for item in hostile.storage.reads.items_page(1000).rows if item.feed_name == "Проверочная лента"}
     paths += [f"/stories/{story_id}" for story_id in sorted(hostile_stories)]
     paths += ["/search?q=сарай", "/search?q=<script>window.__xss=1</script>", "/topics/incidents"]
     for path in paths:

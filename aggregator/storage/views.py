@@ -1,0 +1,92 @@
+"""What storage hands out about items and stories: frozen views, built from ORM rows inside
+the session that read them, so no caller ever holds a row or a session.
+
+A leaf: the query side (`queries`, `search`) builds these; pages, feeds, the API, the digest
+and the Atom builder only read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from aggregator.storage.db import from_db
+from aggregator.storage.models import Item, Story
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ItemView:
+    id: int
+    feed_id: int
+    feed_name: str
+    title: str
+    url: str
+    summary: str
+    content_html: str
+    image_url: str | None
+    published: datetime
+    updated: datetime
+    topic: str | None
+    topics: tuple[str, ...]
+    story_id: int | None
+    categories: tuple[str, ...]
+    sponsored: bool = False
+    hidden: bool = False
+    topic_locked: bool = False
+    full_text: str | None = None  # the article's text, only where its source allows republishing it
+
+
+@dataclass(frozen=True)
+class StoryView:
+    id: int
+    title: str
+    topic: str | None
+    first_published: datetime
+    updated: datetime
+    items: tuple[ItemView, ...]
+    pinned_until: datetime | None = None
+
+    def pinned(self, now: datetime) -> bool:
+        return self.pinned_until is not None and self.pinned_until > now
+
+    @property
+    def lead(self) -> ItemView:
+        return self.items[0]
+
+    @property
+    def outlets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(item.feed_name for item in self.items))
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a newest-first list; `next_cursor` asks for the next (None: the last)."""
+
+    rows: list[T]
+    next_cursor: str | None
+
+
+def item_view(row: Item) -> ItemView:
+    """The view of an item row whose feed and topics are loaded."""
+    return ItemView(
+        id=row.id, feed_id=row.feed_id, feed_name=row.feed.name, title=row.title, url=row.url, summary=row.summary,
+        content_html=row.content_html, image_url=row.image_url, published=from_db(row.published_at),
+        updated=from_db(row.updated_at), topic=row.topic,
+        topics=tuple(sorted((t.topic for t in row.topics), key=lambda slug: slug != row.topic)),
+        story_id=row.story_id, categories=tuple(row.categories or ()), sponsored=row.sponsored,
+        hidden=row.hidden, topic_locked=row.topic_locked,
+        full_text=row.full_text if row.feed.publish == "full_text" else None,
+    )
+
+
+def story_view(row: Story) -> StoryView:
+    """The view of a story row and its visible members, oldest report first."""
+    members = sorted((m for m in row.items if not m.hidden), key=lambda m: (m.published_at, m.id))
+    return StoryView(
+        id=row.id, title=row.title, topic=row.topic, first_published=from_db(row.first_published_at),
+        updated=from_db(row.updated_at), items=tuple(item_view(m) for m in members),
+        pinned_until=from_db(row.pinned_until),
+    )
