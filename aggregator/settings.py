@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aggregator.errors import ConfigError
-from aggregator.pipeline.scrape import compile_selector
+from aggregator.selectors import compile_selector
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_USER_AGENT = "regional-news-aggregator/0.1 (+https://github.com/; polite feed poller)"

@@ -9,9 +9,8 @@ line: the headline repeated (the item's title, or the page's own `<h1>`), «Чи
 ...», advertising labels («Реклама», «18+», erid markings). The text is plain, one paragraph
 per line; a page that yields no sentence of text (a menu, an error page) has none.
 
-`decision_text` is what the topic classifier and story grouping read about an item: the
-head of its article text when there is one, else its summary. Which items get a fetch (new
-ones only, one fetch each) and per-host politeness are `poll`'s business.
+Which items get a fetch (new ones only, one fetch each) and per-host politeness are `poll`'s
+business; what decisions read of the text, and how it is republished, is `text`'s.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import re
 from dataclasses import dataclass
 
 import httpx
-from markupsafe import escape
 
 from aggregator.entities import FeedForUpdate, Fetched, ItemData
 from aggregator.errors import AggregatorError, ParseError
@@ -38,7 +36,6 @@ READ_ALSO = re.compile(
 )
 AGE_MARK = re.compile(r"^\d{1,2}\+$")
 AD_LABEL = re.compile(r"^реклама\s*(?:$|[.:,]|18\+$)|\berid\b|^реклама\b.*\b18\+$", re.IGNORECASE)
-DECISION_CHARS = 1000
 MIN_WORDS = 5  # fewer is a menu or a label, not an article
 
 
@@ -108,18 +105,3 @@ def _clutter(line: str) -> bool:
 def _same(line: str, title: str) -> bool:
     return SPACES.sub(" ", line).strip(" .").casefold() == SPACES.sub(" ", title).strip(" .").casefold()
 
-
-def decision_text(summary: str, full_text: str | None) -> str:
-    """What topics and stories are decided on: the article's head, else the summary."""
-    if not full_text:
-        return summary
-    if len(full_text) <= DECISION_CHARS:
-        return full_text.replace("\n", " ")
-    head = full_text[:DECISION_CHARS].replace("\n", " ")
-    cut = max(head.rfind(". "), head.rfind("! "), head.rfind("? "))
-    return head[: cut + 1] if cut > DECISION_CHARS // 2 else head.rsplit(" ", 1)[0] + "…"
-
-
-def text_html(text: str) -> str:
-    """The plain text as HTML paragraphs (escaped), for republishing."""
-    return "".join(f"<p>{escape(line)}</p>" for line in text.splitlines() if line.strip())

@@ -23,12 +23,12 @@ from datetime import datetime, tzinfo
 from urllib.parse import urljoin
 
 import lxml.html
-from cssselect import HTMLTranslator, SelectorError
 from lxml import etree
 
 from aggregator.entities import EntryData, FeedData, FeedNote, Fetched, PageSelectors
 from aggregator.errors import ParseError
 from aggregator.pipeline.dates import read_date
+from aggregator.selectors import compile_selector
 
 CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
@@ -37,7 +37,6 @@ XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 DATE_ATTRIBUTES = ("datetime", "content", "title", "data-date", "data-time")
 IMAGE_ATTRIBUTES = ("data-src", "data-lazy-src", "data-original", "src", "data-srcset", "srcset")  # lazy loaders first
 FIELDS = ("title", "link", "date", "summary", "image")
-_TRANSLATOR = HTMLTranslator()
 
 
 @dataclass(frozen=True)
@@ -62,29 +61,6 @@ class _Block:
     date_text: str
     summary_html: str
     image: str
-
-
-def compile_selector(selector: str, relative: bool = True) -> etree.XPath:
-    """The selector as a compiled XPath; ValueError saying what is wrong with it.
-
-    CSS is matched against the element itself and everything inside it, so a link selector
-    `a` also finds an item block that is itself the link."""
-    text = selector.strip()
-    if not text:
-        raise ValueError("an empty selector")
-    if is_xpath(text):
-        try:
-            return etree.XPath(text)
-        except etree.XPathSyntaxError as exc:
-            raise ValueError(f"not a valid XPath expression {text!r}: {exc}") from exc
-    try:
-        return etree.XPath(_TRANSLATOR.css_to_xpath(text, prefix="descendant-or-self::" if relative else "descendant::"))
-    except (SelectorError, etree.XPathSyntaxError) as exc:
-        raise ValueError(f"not a valid CSS selector {text!r}: {exc}") from exc
-
-
-def is_xpath(selector: str) -> bool:
-    return selector.startswith(("/", "./", "(", "../"))
 
 
 def scrape_page(fetched: Fetched, selectors: PageSelectors, now: datetime, tz: tzinfo, max_items: int = 1000) -> FeedData:

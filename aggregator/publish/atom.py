@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime
 from feedgen.feed import FeedGenerator
 from markupsafe import escape
 
-from aggregator.pipeline.fulltext import text_html
 from aggregator.pipeline.normalise import xml_safe as clean
+from aggregator.pipeline.text import text_html
 from aggregator.storage.queries import StoryView
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from aggregator.entities import ItemData, TopicDecision
 from aggregator.pipeline.dedupe import StoredItemRef
-from aggregator.pipeline.fulltext import DECISION_CHARS, decision_text
+from aggregator.pipeline.text import DECISION_CHARS, decision_text
 from aggregator.pipeline.lemmas import content_lemmas
 from aggregator.storage.db import from_db, to_db
 from aggregator.storage.models import Feed, Item, ItemTopic, Story
