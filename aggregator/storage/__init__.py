@@ -2,9 +2,9 @@
 
 `Storage.feeds` manages feeds and their health; `storage.items` (module) writes items and
 stories inside a transaction from `Storage.transaction()`; `Storage.reads` reads them back for
-pages, feeds, the API, metrics and WebSub, and `Storage.editorial` applies and records editors'
-corrections, each opening its own session. `ping()` and `on_commit()` serve readiness and the
-page cache.
+pages, feeds, the API, metrics and WebSub; `Storage.editorial` applies and records editors'
+corrections; `Storage.retention` prunes old stories. Each opens its own sessions. `ping()` and
+`on_commit()` serve readiness and the page cache.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from aggregator.storage.editorial import Editorial
 from aggregator.storage.feeds import FeedStore, FeedView
 from aggregator.storage.items import ItemStore
 from aggregator.storage.queries import Reads
+from aggregator.storage.retention import Retention
 
 
 class Storage:
@@ -34,6 +35,7 @@ class Storage:
         self.items = ItemStore(self._sessions)
         self.reads = Reads(self._sessions)
         self.editorial = Editorial(self._sessions)
+        self.retention = Retention(self._sessions)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Storage:
