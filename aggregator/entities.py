@@ -2,11 +2,12 @@
 
 Names say where a value is in the pipeline: `...ForUpdate` was read from storage to decide
 something, `...Data` came from a feed, `Fetched`/`Parsed` are stage outputs, `...Outcome`
-is what a cycle reports. No ORM rows and no feedparser dicts cross a stage boundary.
+is what a cycle reports, `...Intent` is decided and about to be written. No ORM rows and no feedparser dicts cross a stage boundary.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -34,6 +35,8 @@ class FeedForUpdate:
     last_modified: str | None = None
     body_hash: str | None = None
     consecutive_errors: int = 0
+    status: str = "new"  # its health as last recorded (see `pipeline.decide.feed_health`)
+    last_error: str | None = None
     interval: timedelta = timedelta(minutes=15)
     topic_hint: str | None = None
     selectors: PageSelectors | None = None  # set for a news-list page (`kind = "html"`), read by `scrape`
@@ -171,3 +174,90 @@ class CycleOutcome:
     @property
     def failed(self) -> int:
         return sum(not feed.ok for feed in self.feeds)
+
+
+@dataclass(frozen=True)
+class StoredItemRef:
+    """The little we need to know about a stored item to judge an incoming one."""
+
+    id: int
+    feed_id: int
+    guid: str
+    canonical_url: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class StoredForUpdate:
+    """What storage holds that bears on one feed's new document, read before deciding:
+    stored items sharing a guid (this feed) or a canonical URL (any feed) with its items, the
+    article texts kept by those that changed, and which other feed, if any, already has the
+    address this one moved to."""
+
+    by_guid: Mapping[str, StoredItemRef] = field(default_factory=dict)
+    by_url: Mapping[str, StoredItemRef] = field(default_factory=dict)
+    full_texts: Mapping[int, str] = field(default_factory=dict)
+    moved_url_holder: str | None = None
+
+
+@dataclass(frozen=True)
+class NewItemIntent:
+    """A new item about to be stored, with what was decided about it: its topics, its search
+    text, whether it is advertising (then it stays out of stories), and the story it joins
+    (None: it starts one)."""
+
+    item: ItemData
+    decision: TopicDecision
+    search_lemmas: str
+    sponsored: bool = False
+    story_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ItemUpdateIntent:
+    """A stored item whose content changed: its new content (`item.full_text` is the article
+    text it keeps), topics (ignored where an editor set them) and search text."""
+
+    item_id: int
+    item: ItemData
+    decision: TopicDecision
+    search_lemmas: str
+
+
+@dataclass(frozen=True)
+class FeedUpdateIntent:
+    """A feed's row after a fetch, as decided: health, when to look next, and what the document
+    said of itself. None in `url`, `validators`, `title` and `site_url` means: keep what is stored."""
+
+    feed_id: int
+    fetched_at: datetime
+    status: str
+    last_error: str | None
+    consecutive_errors: int
+    next_check: datetime | None  # None: never again (410 Gone)
+    succeeded: bool = True  # the fetch was read: `fetched_at` is also the last success
+    enabled: bool = True
+    url: str | None = None  # the address it moved to permanently
+    validators: tuple[str | None, str | None, str | None] | None = None  # (ETag, Last-Modified, body hash) of a new document
+    title: str | None = None
+    site_url: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedIntent:
+    """Everything one feed's fetch leads to, about to be written in one transaction.
+
+    Story placements were decided against the stories stored up to item `stories_seen`
+    (those published since `stories_since`); storage checks under the story lock that no other
+    poller stored items since, and has them placed again if one did."""
+
+    feed: FeedUpdateIntent
+    outcome: FeedOutcome
+    new: tuple[NewItemIntent, ...] = ()
+    updated: tuple[ItemUpdateIntent, ...] = ()
+    stories_seen: int = 0
+    stories_since: datetime | None = None
+
+    @property
+    def places_stories(self) -> bool:
+        return any(not new.sponsored for new in self.new)

@@ -3,7 +3,7 @@
 Two kinds of metric, so that no number is counted twice however the service is deployed:
 
 - **Counted by the process that does the work** (the module-level metrics below): fetches,
-  fetch latency, items ingested, poll cycles. They live in the polling process: the one
+  fetch latency, items ingested, internal errors, story lock hold times, poll cycles. They live in the polling process: the one
   `aggregator serve` process (scheduler embedded), or each `aggregator worker`, which
   exposes its own with `--metrics-port` (`serve_worker_metrics`). Under gunicorn with several
   web workers, `gunicorn.conf.py` sets PROMETHEUS_MULTIPROC_DIR, every worker writes its
@@ -36,6 +36,14 @@ CYCLE_SECONDS = Histogram("aggregator_poll_cycle_seconds", "Duration of a poll c
 LAST_CYCLE = Gauge(
     "aggregator_last_poll_cycle_timestamp_seconds", "Unix time the last poll cycle of this process finished",
     multiprocess_mode="max",
+)
+INTERNAL_ERRORS = Counter(
+    "aggregator_internal_errors_total", "Bugs of ours (or database failures) met while handling a feed, by the step that met them",
+    ["step"],
+)
+STORY_LOCK_SECONDS = Histogram(
+    "aggregator_story_lock_seconds", "How long storing one feed's new items held the story lock",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 NO_TOPIC = "none"  # the `topic` label of items the classifier left without a topic
 

@@ -17,7 +17,7 @@ from aggregator import websub
 from aggregator.entities import CycleOutcome, FeedForUpdate, FeedOutcome, TopicDecision
 from aggregator.pipeline import embeddings
 from aggregator.pipeline.classify import LabelledText, TopicClassifier, TopicInput
-from aggregator.pipeline.poll import StoryPlacer, poll_cycle
+from aggregator.cycle import StoryPlacer, poll_cycle
 from aggregator.settings import Settings
 from aggregator.storage import Storage, editorial
 from aggregator.storage import items as item_store

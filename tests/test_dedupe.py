@@ -3,7 +3,8 @@
 from datetime import UTC, datetime
 
 from aggregator.entities import ItemData
-from aggregator.pipeline.dedupe import StoredItemRef, plan_item_changes
+from aggregator.entities import StoredItemRef
+from aggregator.pipeline.dedupe import plan_item_changes
 
 
 def item(guid: str, url: str, content_hash: str = "h1") -> ItemData:

@@ -23,7 +23,7 @@ from aggregator.errors import FetchError
 from aggregator.pipeline import fetch as fetch_module
 from aggregator.pipeline.fetch import FetchPolicy, fetch_feed, make_client
 from aggregator.pipeline.normalise import XML_FORBIDDEN
-from aggregator.pipeline.poll import retrieve
+from aggregator.pipeline.retrieve import retrieve
 from aggregator.settings import settings_from_dict
 from aggregator.storage.models import Feed, Item
 from conftest import NOW, config_dict

@@ -7,7 +7,7 @@ from datetime import timedelta
 from conftest import NOW, config_dict
 from sqlalchemy import func, select
 
-from aggregator.pipeline.poll import _HostJobs
+from aggregator.pipeline.retrieve import _HostJobs
 from aggregator.settings import settings_from_dict
 from aggregator.storage.models import Item
 

@@ -11,18 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from aggregator.entities import ItemData
-
-
-@dataclass(frozen=True)
-class StoredItemRef:
-    """The little we need to know about a stored item to judge an incoming one."""
-
-    id: int
-    feed_id: int
-    guid: str
-    canonical_url: str
-    content_hash: str
+from aggregator.entities import ItemData, StoredItemRef
 
 
 @dataclass(frozen=True)

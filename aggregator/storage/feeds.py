@@ -4,7 +4,8 @@ A feed remembers the URL it has in `config.toml` (`config_url`) apart from the U
 fetched from (`url`), so a permanent redirect can move the latter without the next start
 adding the old address again. Health: `status` is "ok", a note kind for a feed read with
 trouble (`malformed_xml`, `wrong_encoding`, ...), an error kind, or "gone" (HTTP 410, no
-longer polled); `last_error` says it in words. Deciding any of it is left to `poll`.
+longer polled); `last_error` says it in words. Deciding any of it is left to
+`pipeline.decide`: this module writes what it is told.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from aggregator.entities import FeedForUpdate, FeedNote, Fetched, PageSelectors
+from aggregator.entities import FeedForUpdate, FeedUpdateIntent, PageSelectors
 from aggregator.errors import NotFound
 from aggregator.settings import FeedSettings
 from aggregator.storage.db import from_db, to_db
@@ -133,66 +134,24 @@ class FeedStore:
             query = select(Feed).where(Feed.claimed_by == token).order_by(Feed.next_check_at, Feed.id)
             return [self._for_update(row) for row in session.scalars(query)]
 
-    def record_failure(self, feed_id: int, kind: str, message: str, now: datetime, next_check: datetime) -> None:
-        with self._sessions.begin() as session:
-            row = session.get_one(Feed, feed_id)
-            row.status, row.last_error = kind, message
-            row.consecutive_errors += 1
-            _fetched(row, now, next_check)
-
-    def record_gone(self, feed_id: int, message: str, now: datetime) -> None:
-        """The publisher said 410 Gone: the feed is kept, with its items, but no longer polled."""
-        with self._sessions.begin() as session:
-            row = session.get_one(Feed, feed_id)
-            row.status, row.last_error, row.enabled = "gone", message, False
-            row.consecutive_errors += 1
-            _fetched(row, now, None)
-
-    def holder_of(self, url: str, except_feed_id: int) -> str | None:
-        """The name of another feed already fetched from `url`, if any."""
-        with self._sessions() as session:
-            query = select(Feed.name).where(Feed.url == url, Feed.id != except_feed_id)
-            return session.scalar(query)
-
-    def record_unchanged(self, feeds: Sequence[tuple[int, datetime]], now: datetime) -> None:
-        """Feeds that answered 304 or the same body again, each with its next check: one
-        UPDATE statement run for all of them in one transaction, no items to look at. The
-        health found when a document was last read stands, unless the feed was failing until now."""
-        if not feeds:
+    def record_unchanged(self, updates: Sequence[FeedUpdateIntent]) -> None:
+        """Feeds that answered 304 or the same body again (no items, no new validators): one
+        UPDATE statement run for all of them in one transaction."""
+        if not updates:
             return
-        recovered = or_(Feed.consecutive_errors > 0, Feed.status == "new")
-        statement = (
-            update(Feed.__table__).where(Feed.__table__.c.id == bindparam("feed_id")).values(
-                status=case((recovered, "ok"), else_=Feed.status),
-                last_error=case((recovered, None), else_=Feed.last_error),
-                consecutive_errors=0, last_success_at=to_db(now), last_fetched_at=to_db(now),
-                next_check_at=bindparam("due"), claimed_until=None, claimed_by=None,
-            )
+        table = Feed.__table__
+        statement = update(table).where(table.c.id == bindparam("feed_id")).values(
+            status=bindparam("status"), last_error=bindparam("last_error"), consecutive_errors=bindparam("errors"),
+            last_success_at=bindparam("fetched"), last_fetched_at=bindparam("fetched"), next_check_at=bindparam("due"),
+            claimed_until=None, claimed_by=None,
         )
+        rows = [
+            {"feed_id": u.feed_id, "status": u.status, "last_error": u.last_error, "errors": u.consecutive_errors,
+             "fetched": to_db(u.fetched_at), "due": to_db(u.next_check) if u.next_check else None}
+            for u in updates
+        ]
         with self._sessions.begin() as session:
-            session.connection().execute(statement, [{"feed_id": feed_id, "due": to_db(due)} for feed_id, due in feeds])
-
-    def record_success(
-        self, session: Session, feed_id: int, fetched: Fetched, body_hash: str | None, now: datetime, next_check: datetime,
-        title: str | None = None, site_url: str | None = None, notes: Sequence[FeedNote] | None = None,
-    ) -> None:
-        """Called inside the transaction that stores the feed's items, so both land or neither.
-
-        `notes` is None when the document was not read again (304, same body): the health
-        found when it was last read stands, unless the feed was failing until now."""
-        row = session.get_one(Feed, feed_id)
-        if notes is not None or row.consecutive_errors or row.status == "new":
-            row.status = notes[0].kind if notes else "ok"
-            row.last_error = "; ".join(note.message for note in notes) if notes else None
-        row.consecutive_errors = 0
-        row.last_success_at = to_db(now)
-        _fetched(row, now, next_check)
-        if fetched.permanent_url:
-            row.url = fetched.permanent_url
-        if not fetched.not_modified:
-            row.etag, row.last_modified, row.body_hash = fetched.etag, fetched.last_modified, body_hash
-        row.title = title or row.title
-        row.site_url = site_url or row.site_url
+            session.connection().execute(statement, rows)
 
     def _new_row(self, session: Session, url: str, name: str, now: datetime) -> Feed:
         row = Feed(url=url, name=name, created_at=to_db(now), status="new", consecutive_errors=0,
@@ -204,10 +163,33 @@ class FeedStore:
         interval = timedelta(minutes=row.interval_minutes) if row.interval_minutes else self._default_interval
         return FeedForUpdate(
             id=row.id, url=row.url, name=row.name, etag=row.etag, last_modified=row.last_modified,
-            body_hash=row.body_hash, consecutive_errors=row.consecutive_errors, interval=interval,
+            body_hash=row.body_hash, consecutive_errors=row.consecutive_errors, status=row.status, last_error=row.last_error,
+            interval=interval,
             topic_hint=row.topic_hint, full_text=bool(row.full_text),
             selectors=PageSelectors(**row.selectors) if row.kind == "html" and row.selectors else None,
         )
+
+
+def write_feed_update(session: Session, update: FeedUpdateIntent) -> None:
+    """Write what a fetch decided about a feed (inside the transaction that stores its items,
+    so both land or neither); the fetch is over, so the feed's lease is freed."""
+    row = session.get_one(Feed, update.feed_id)
+    row.status, row.last_error, row.consecutive_errors = update.status, update.last_error, update.consecutive_errors
+    row.enabled = row.enabled and update.enabled
+    if update.succeeded:
+        row.last_success_at = to_db(update.fetched_at)
+    _fetched(row, update.fetched_at, update.next_check)
+    if update.url:
+        row.url = update.url
+    if update.validators is not None:
+        row.etag, row.last_modified, row.body_hash = update.validators
+    row.title = update.title or row.title
+    row.site_url = update.site_url or row.site_url
+
+
+def holder_of(session: Session, url: str, except_feed_id: int) -> str | None:
+    """The name of another feed already fetched from `url`, if any."""
+    return session.scalar(select(Feed.name).where(Feed.url == url, Feed.id != except_feed_id))
 
 
 def _set_source(row: Feed, feed: FeedSettings) -> None:

@@ -1,26 +1,39 @@
-"""Writing items and stories: the ingest side of storage.
+"""Items and stories in storage: what is stored about a feed's incoming items, and the
+writing of what was decided about them.
 
-The poll stage decides (dedupe plan, topic, story) and calls these inside one transaction
-per feed, so a feed's items, their stories and the feed's new ETag land together or not at
-all: a poll killed half-way is simply repeated by the next one.
+`ItemStore.stored_for` reads the snapshot a feed's decision is made against;
+`ItemStore.ingest` writes the decision (a `FeedIntent`) in one transaction, so a feed's
+items, their stories and the feed's new health and ETag land together or not at all (a
+poll killed half-way is simply repeated by the next one). Writing new stories is serialised
+between pollers by the story lock, held only for the write: everything costly was decided
+before. Nothing here decides anything.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from aggregator.entities import ItemData, TopicDecision
-from aggregator.pipeline.dedupe import StoredItemRef
+from aggregator import metrics
+from aggregator.entities import (
+    FeedIntent,
+    ItemData,
+    ItemUpdateIntent,
+    NewItemIntent,
+    StoredForUpdate,
+    StoredItemRef,
+    TopicDecision,
+)
+from aggregator.pipeline.dedupe import plan_item_changes
 from aggregator.pipeline.text import DECISION_CHARS, decision_text
-from aggregator.pipeline.lemmas import content_lemmas
 from aggregator.storage.db import from_db, to_db
+from aggregator.storage.feeds import holder_of, write_feed_update
 from aggregator.storage.models import Feed, Item, ItemTopic, Story
 
 if TYPE_CHECKING:
@@ -28,17 +41,51 @@ if TYPE_CHECKING:
 
 STORY_PLACEMENT_LOCK = 0x53746F72  # any constant shared by every poller
 T = TypeVar("T")
+MemberRow = tuple[int, int, int, datetime, str, str]  # item id, story id, feed id, published, title, text stories are decided on
+Revise = Callable[[FeedIntent, list[MemberRow]], FeedIntent]
 
 
-@dataclass(frozen=True)
-class PlacedItem:
-    """A new item with the decisions taken about it: its topics, and the story it joins
-    (None: it starts one) unless it is advertising."""
+class ItemStore:
+    """The ingest side of storage: one read before deciding, one transaction to write."""
 
-    item: ItemData
-    decision: TopicDecision
-    story_id: int | None = None
-    sponsored: bool = False
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def stored_for(self, feed_id: int, items: Sequence[ItemData], moved_to: str | None = None) -> StoredForUpdate:
+        """What is stored about `items` (see `StoredForUpdate`), read in one session: the
+        article texts are those of the items whose content changed."""
+        with self._sessions() as session:
+            by_guid, by_url = stored_refs(session, feed_id, items)
+            changed = [item_id for item_id, _ in plan_item_changes(feed_id, items, by_guid, by_url).updated]
+            holder = holder_of(session, moved_to, feed_id) if moved_to else None
+            return StoredForUpdate(by_guid, by_url, stored_full_texts(session, changed), holder)
+
+    def recent_members(self, since: datetime, after_id: int = 0) -> list[MemberRow]:
+        with self._sessions() as session:
+            return recent_members(session, since, after_id)
+
+    def ingest(self, intent: FeedIntent, revise: Revise | None = None) -> float:
+        """Write a feed's intent in one transaction; returns how long it held the story lock.
+
+        An intent with items for stories takes the story lock first. If another poller stored
+        items in stories after the ones the placements were decided against, `revise` is given
+        them and returns the intent placed again; only then is it written."""
+        locked_at = None
+        with self._sessions.begin() as session:
+            if intent.places_stories:
+                lock_story_placement(session, intent.feed.feed_id)
+                locked_at = time.perf_counter()
+                if revise is not None and intent.stories_since is not None:
+                    fresh = recent_members(session, intent.stories_since, intent.stories_seen)
+                    intent = revise(intent, fresh) if fresh else intent
+            add_items(session, intent.feed.feed_id, intent.new, intent.feed.fetched_at)
+            for update in intent.updated:
+                update_item(session, update, intent.feed.fetched_at)
+            write_feed_update(session, intent.feed)
+        held = time.perf_counter() - locked_at if locked_at is not None else 0.0
+        if locked_at is not None:
+            metrics.STORY_LOCK_SECONDS.observe(held)
+        return held
 
 
 Classify = Callable[[str, str, Sequence[str], str | None], TopicDecision]  # title, summary, categories, feed hint
@@ -60,7 +107,7 @@ def stored_refs(session: Session, feed_id: int, items: Iterable[ItemData]) -> tu
     return by_guid, by_url
 
 
-def add_items(session: Session, feed_id: int, placed: Iterable[PlacedItem], now: datetime) -> None:
+def add_items(session: Session, feed_id: int, placed: Iterable[NewItemIntent], now: datetime) -> None:
     """Insert a feed's new items, each in a new story unless its `story_id` names one to join
     (advertising stays out of stories altogether), then bring every touched story up to date.
 
@@ -75,7 +122,7 @@ def add_items(session: Session, feed_id: int, placed: Iterable[PlacedItem], now:
     for new in placed:
         story_id = None if new.sponsored else new.story_id if new.story_id is not None else next(new_story_ids)
         topic, confidence, applying = _topic_values(new.decision)
-        rows.append(_item_values(new.item, now, new.item.full_text) | {
+        rows.append(_item_values(new.item, now, new.item.full_text, new.search_lemmas) | {
             "feed_id": feed_id, "guid": new.item.guid, "story_id": story_id, "fetched_at": to_db(now),
             "sponsored": new.sponsored, "topic": topic, "topic_confidence": confidence,
         })
@@ -90,11 +137,15 @@ def add_items(session: Session, feed_id: int, placed: Iterable[PlacedItem], now:
     _refresh_stories(session, list(dict.fromkeys(row["story_id"] for row in rows if row["story_id"] is not None)))
 
 
-def update_item(session: Session, item_id: int, item: ItemData, decision: TopicDecision, now: datetime) -> Item:
-    """A changed item is updated in place; it keeps its id, story and first published time."""
-    row = session.get_one(Item, item_id)
+def update_item(session: Session, update: ItemUpdateIntent, now: datetime) -> Item:
+    """A changed item is updated in place; it keeps its id, story and first published time,
+    and the topics an editor set."""
+    row = session.get_one(Item, update.item_id)
     published = row.published_at
-    _fill(row, item, None if row.topic_locked else decision, now)
+    for name, value in _item_values(update.item, now, update.item.full_text, update.search_lemmas).items():
+        setattr(row, name, value)
+    if not row.topic_locked:
+        set_topics(row, update.decision)
     row.published_at = published
     for link in row.topics:
         link.published_at = published
@@ -122,23 +173,14 @@ def _topic_values(decision: TopicDecision) -> tuple[str | None, float, dict[str,
     return decision.primary, decision.confidence, {score.slug: score.score for score in decision.topics}
 
 
-def _fill(row: Item, item: ItemData, decision: TopicDecision | None, now: datetime) -> None:
-    """Copy the item's fields; topics too unless `decision` is None (an editor's topic stands)."""
-    full_text = row.full_text if item.full_text is None else item.full_text  # an update without a new fetch keeps the article text it had
-    for name, value in _item_values(item, now, full_text).items():
-        setattr(row, name, value)
-    if decision is not None:
-        set_topics(row, decision)
-
-
-def _item_values(item: ItemData, now: datetime, full_text: str | None) -> dict[str, object]:
+def _item_values(item: ItemData, now: datetime, full_text: str | None, search_lemmas: str) -> dict[str, object]:
     """The item's columns that follow its content, `full_text` being the article text it keeps."""
     return {
         "url": item.url, "canonical_url": item.url, "title": item.title, "summary": item.summary,
         "content_html": item.content_html, "image_url": item.image_url, "author": item.author,
         "categories": list(item.categories), "content_hash": item.content_hash,
         "published_at": to_db(item.published), "updated_at": to_db(now), "full_text": full_text,
-        "search_lemmas": " ".join(content_lemmas("\n".join(part for part in (item.text, full_text) if part))),
+        "search_lemmas": search_lemmas,
     }
 
 
@@ -203,7 +245,7 @@ def _story_values(members: Sequence[_Member]) -> dict[str, object]:
     }
 
 
-def recent_members(session: Session, since: datetime, after_id: int = 0) -> list[tuple[int, int, int, datetime, str, str]]:
+def recent_members(session: Session, since: datetime, after_id: int = 0) -> list[MemberRow]:
     """(item id, story id, feed id, published, title, text) of the items in stories
     published since `since` and stored after item `after_id`, in the order they were stored;
     the text is the one stories are decided on (the article's head, else the summary)."""

@@ -1,0 +1,168 @@
+"""Decide stage: what one feed's fetch leads to, as an intent for storage to write.
+
+`decide` is pure. It is given the retrieved result, a snapshot of what storage holds about
+those items (`StoredForUpdate`), `now`, and the judges (`Judges`: the topic classifier, the
+advertising rules, the story window as this poller last read it); it returns a `FeedIntent`:
+the new items with their topics, search text, advertising flag and story; the changed items;
+the feed's health, next check and moved address. It opens no database and reads no clock,
+so everything costly about an item (lemmas, classification, story placement) is done here,
+before storage takes any lock.
+
+Feed health has one rule, `feed_update`: a document read (or answered 304) makes the feed
+healthy, with what was odd about the document as its status; a publisher's failure is backed
+off; a bug of ours is shown as ours and retried at the feed's usual interval; 410 Gone
+stops polling. Storage writes what it is told.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from aggregator.entities import (
+    FeedForUpdate,
+    FeedIntent,
+    FeedOutcome,
+    FeedUpdateIntent,
+    ItemData,
+    ItemUpdateIntent,
+    NewItemIntent,
+    StoredForUpdate,
+)
+from aggregator.errors import AggregatorError, FetchError, InternalError
+from aggregator.pipeline.classify import TopicClassifier, TopicInput
+from aggregator.pipeline.cluster import StoryCandidate, StoryIndex
+from aggregator.pipeline.dedupe import plan_item_changes
+from aggregator.pipeline.lemmas import content_lemmas
+from aggregator.pipeline.retrieve import Retrieved
+from aggregator.pipeline.schedule import ScheduleHints, next_check
+from aggregator.pipeline.sponsored import SponsoredRules, is_sponsored
+from aggregator.pipeline.text import decision_text
+
+RECOVERING = frozenset({"new", InternalError.kind})  # statuses a fetch that reads no document still clears
+
+
+@dataclass(frozen=True)
+class Judges:
+    """What decides about items: topics, advertising, stories (the window as last read from
+    storage, up to item `stories_seen`), and how far back-off may go."""
+
+    classifier: TopicClassifier
+    sponsored: SponsoredRules
+    stories: StoryIndex
+    max_backoff: timedelta
+    stories_seen: int = 0
+
+
+def decide(got: Retrieved, stored: StoredForUpdate, now: datetime, judges: Judges) -> FeedIntent:
+    """The intent of one feed's fetch: a failure's health, or the items it brings and its health."""
+    feed = got.feed
+    error = got.error or _moved_onto_another(got, stored)
+    if error is not None:
+        return failed(feed, error, now, judges.max_backoff)
+    changes = plan_item_changes(feed.id, got.items, stored.by_guid, stored.by_url)
+    new = tuple(_new_items(changes.new, feed, judges))
+    updated = tuple(_updated_item(item_id, item, feed, stored, judges.classifier) for item_id, item in changes.updated)
+    outcome = FeedOutcome(
+        feed.id, feed.url, feed.name, new=len(new), updated=len(updated), unchanged=changes.unchanged,
+        not_modified=got.unchanged_body,
+    )
+    return FeedIntent(
+        feed_update(got, now, judges.max_backoff), outcome, new, updated,
+        stories_seen=judges.stories_seen, stories_since=now - judges.stories.window,
+    )
+
+
+def failed(feed: FeedForUpdate, error: AggregatorError, now: datetime, max_backoff: timedelta) -> FeedIntent:
+    """The intent of a fetch that came to nothing: the feed's health and next check, no items."""
+    outcome = FeedOutcome(feed.id, feed.url, feed.name, error=str(error), status=error.kind)
+    return FeedIntent(failure_update(feed, error, now, max_backoff), outcome)
+
+
+def replace_stories(intent: FeedIntent, feed: FeedForUpdate, stories: StoryIndex, stories_seen: int) -> FeedIntent:
+    """The same intent with its new items placed again, against a story window that has
+    grown since they were placed (another poller stored items meanwhile)."""
+    new = list(intent.new)
+    for at in sorted(range(len(new)), key=lambda i: new[i].item.published):
+        if not new[at].sponsored:
+            new[at] = replace(new[at], story_id=stories.place(_story_candidate(new[at].item, feed)))
+    return replace(intent, new=tuple(new), stories_seen=stories_seen)
+
+
+def feed_update(got: Retrieved, now: datetime, max_backoff: timedelta) -> FeedUpdateIntent:
+    """A feed's row after a successful fetch. A document read sets its health from what was odd
+    about it ("ok" when nothing); a 304 or the same body again leaves the health found when
+    the document was last read, unless the feed was failing until now."""
+    feed, fetched, data = got.feed, got.fetched, got.data
+    assert fetched is not None
+    due = next_check(now, feed.id, feed.interval, 0, max_backoff, ScheduleHints(ttl=data.ttl if data else None, fresh_for=fetched.fresh_for))
+    if data is not None:
+        status, last_error = (got.notes[0].kind, "; ".join(note.message for note in got.notes)) if got.notes else ("ok", None)
+    elif feed.consecutive_errors or feed.status in RECOVERING:
+        status, last_error = "ok", None
+    else:
+        status, last_error = feed.status, feed.last_error
+    return FeedUpdateIntent(
+        feed.id, now, status, last_error, consecutive_errors=0, next_check=due, url=fetched.permanent_url,
+        validators=None if data is None else (fetched.etag, fetched.last_modified, got.body_hash),
+        title=data.title if data else None, site_url=data.link if data else None,
+    )
+
+
+def failure_update(feed: FeedForUpdate, error: AggregatorError, now: datetime, max_backoff: timedelta) -> FeedUpdateIntent:
+    """A feed's row after a failed fetch: 410 Gone stops polling it; a publisher's failure
+    counts against the feed and backs it off (honouring Retry-After); a bug of ours is not
+    the feed's fault: it keeps its error count and is tried again at its usual interval."""
+    if isinstance(error, InternalError):
+        due = next_check(now, feed.id, feed.interval, 0, max_backoff)
+        return FeedUpdateIntent(feed.id, now, error.kind, str(error), feed.consecutive_errors, due, succeeded=False)
+    errors = feed.consecutive_errors + 1
+    if error.kind == "gone":
+        return FeedUpdateIntent(feed.id, now, error.kind, str(error), errors, None, succeeded=False, enabled=False)
+    hints = ScheduleHints(retry_after=getattr(error, "retry_after", None))
+    due = next_check(now, feed.id, feed.interval, errors, max_backoff, hints)
+    return FeedUpdateIntent(feed.id, now, error.kind, str(error), errors, due, succeeded=False)
+
+
+def _moved_onto_another(got: Retrieved, stored: StoredForUpdate) -> FetchError | None:
+    moved_to = got.fetched.permanent_url if got.fetched else None
+    if not moved_to or stored.moved_url_holder is None:
+        return None
+    message = f"the feed moved permanently to {moved_to}, which is already the feed {stored.moved_url_holder!r}; remove one of the two"
+    return FetchError(message, kind="moved_to_duplicate")
+
+
+def _new_items(items: Sequence[ItemData], feed: FeedForUpdate, judges: Judges) -> Iterator[NewItemIntent]:
+    """Each new item with its decisions, in the order they were published (stories grow in
+    the order events were told). A feed's items are placed against the window as it was
+    before any of them: an outlet seldom reports one event twice."""
+    for item in sorted(items, key=lambda new: new.published):
+        decision = judges.classifier.classify(_topic_input(item, feed))
+        lemmas = search_lemmas(item, item.full_text)
+        if is_sponsored(item, judges.sponsored):
+            yield NewItemIntent(item, decision, lemmas, sponsored=True)
+        else:
+            yield NewItemIntent(item, decision, lemmas, story_id=judges.stories.place(_story_candidate(item, feed)))
+
+
+def _updated_item(item_id: int, item: ItemData, feed: FeedForUpdate, stored: StoredForUpdate, classifier: TopicClassifier) -> ItemUpdateIntent:
+    """A changed item keeps the article text it had (articles are fetched for new items only);
+    its topics are decided on that text where the source is read in full."""
+    kept = stored.full_texts.get(item_id)
+    decision = classifier.classify(_topic_input(replace(item, full_text=kept) if feed.full_text else item, feed))
+    return ItemUpdateIntent(item_id, replace(item, full_text=kept), decision, search_lemmas(item, kept))
+
+
+def search_lemmas(item: ItemData, full_text: str | None) -> str:
+    """What full-text search matches an item on: the lemmas of its title, summary and article text."""
+    return " ".join(content_lemmas("\n".join(part for part in (item.text, full_text) if part)))
+
+
+def _story_candidate(item: ItemData, feed: FeedForUpdate) -> StoryCandidate:
+    return StoryCandidate(feed.id, item.published, item.title, decision_text(item.summary, item.full_text))
+
+
+def _topic_input(item: ItemData, feed: FeedForUpdate) -> TopicInput:
+    summary = decision_text(item.summary, item.full_text)
+    return TopicInput(title=item.title, summary=summary, categories=item.categories, feed_topic=feed.topic_hint)

@@ -1,0 +1,214 @@
+"""Retrieve stage: one feed's document fetched, parsed (or scraped) and normalised, in
+worker threads, with the article pages of a full-text source's new items fetched too.
+
+`retrieve` does one feed and returns its items or its error as a value (`Retrieved.error`):
+the publisher's failure as a `SourceError`, a bug of ours met on the way as an
+`InternalError` (logged here with its traceback). `retrieve_all` runs it over many feeds in a
+thread pool, never more than `[polling] per_host_concurrency` requests at once to one host,
+and yields each feed's result as soon as it (and its articles) are in. Nothing here reads or
+writes storage: which items want their article text is asked of the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, tzinfo
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from aggregator import metrics
+from aggregator.entities import FeedData, FeedForUpdate, FeedNote, Fetched, ItemData
+from aggregator.errors import AggregatorError, InternalError
+from aggregator.pipeline.fetch import FetchPolicy, fetch_feed, make_client
+from aggregator.pipeline.fulltext import ArticleText, fetch_article
+from aggregator.pipeline.normalise import feed_notes, normalise_feed
+from aggregator.pipeline.parse import parse_feed
+from aggregator.pipeline.scrape import scrape_page
+from aggregator.settings import Settings
+
+log = logging.getLogger(__name__)
+Fetcher = Callable[[FeedForUpdate, FetchPolicy, httpx.Client], Fetched]
+IN_FLIGHT_PER_WORKER = 2  # jobs started ahead of the results read, per worker thread (see _HostJobs)
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """A worker thread's result for one feed: items to store, or the error as a value."""
+
+    feed: FeedForUpdate
+    fetched: Fetched | None = None
+    body_hash: str | None = None
+    data: FeedData | None = None
+    items: tuple[ItemData, ...] = ()
+    notes: tuple[FeedNote, ...] = ()
+    error: AggregatorError | None = None
+
+    @property
+    def unchanged_body(self) -> bool:
+        return self.fetched is not None and (self.fetched.not_modified or self.data is None)
+
+
+@dataclass
+class _AwaitingText:
+    """A full-text source's result, waiting for the article texts of its new items."""
+
+    got: Retrieved
+    expected: int
+    articles: list[ArticleText] = field(default_factory=list)
+
+    def complete(self) -> Retrieved:
+        texts = {article.guid: article.text for article in self.articles if article.text}
+        items = tuple(replace(item, full_text=texts[item.guid]) if item.guid in texts else item for item in self.got.items)
+        failed = [article for article in self.articles if article.error]
+        notes = self.got.notes
+        if failed:
+            message = f"the article text of {len(failed)} of {self.expected} new items could not be had (first: {failed[0].url}: {failed[0].error})"
+            notes += (FeedNote("full_text_failed", message),)
+        return replace(self.got, items=items, notes=notes)
+
+
+def retrieve(
+    feed: FeedForUpdate, policy: FetchPolicy, client: httpx.Client, now: datetime, max_items: int, fetcher: Fetcher = fetch_feed,
+    tz: tzinfo = UTC,
+) -> Retrieved:
+    """Fetch, parse (or scrape, for a news-list page: its dates are read in `tz`) and
+    normalise one feed; any failure comes back as `error`."""
+    try:
+        with metrics.FETCH_SECONDS.time():
+            fetched = fetcher(feed, policy, client)
+        if fetched.not_modified:
+            return Retrieved(feed, fetched)
+        body_hash = hashlib.sha256(fetched.body or b"").hexdigest()
+        if body_hash == feed.body_hash:
+            return Retrieved(feed, fetched, body_hash)
+        data = scrape_page(fetched, feed.selectors, now, tz, max_items) if feed.selectors else parse_feed(fetched, max_items)
+        items = tuple(normalise_feed(data, now))
+        return Retrieved(feed, fetched, body_hash, data, items, data.notes + feed_notes(items))
+    except AggregatorError as exc:
+        return Retrieved(feed, error=exc)
+    except Exception as exc:  # noqa: BLE001 - a bug of ours on one feed must not stop the cycle
+        log.exception("feed %s: a bug of ours while reading it", feed.url)
+        metrics.INTERNAL_ERRORS.labels("retrieve").inc()
+        return Retrieved(feed, error=internal_error(exc))
+
+
+def try_source(feed: FeedForUpdate, settings: Settings, now: datetime, limit: int, fetcher: Fetcher = fetch_feed) -> Retrieved:
+    """What the source would give, storing nothing: its items and, for a full-text source,
+    the article texts of the first `limit` of them (fetched one after another)."""
+    policy = FetchPolicy.from_settings(settings.polling)
+    with make_client(policy, 1) as client:
+        got = retrieve(feed, policy, client, now, settings.polling.max_items_per_feed, fetcher, settings.service.tz)
+        if got.error is not None or not feed.full_text:
+            return got
+        wanted = [item for item in got.items[:limit] if item.url]
+        articles = [fetch_article(feed, item, policy, client, fetcher) for item in wanted]
+    return _AwaitingText(got, len(wanted), articles).complete()
+
+
+def retrieve_all(
+    feeds: Sequence[FeedForUpdate], work: Callable[[FeedForUpdate], Retrieved], workers: int, per_host: int,
+    read_article: Callable[[FeedForUpdate, ItemData], ArticleText] | None = None,
+    wanting_text: Callable[[Retrieved], Sequence[ItemData]] | None = None,
+) -> Iterator[Retrieved]:
+    """`work` on every feed, then `read_article` on the items `wanting_text` names, in
+    `workers` threads, never more than `per_host` requests at once to one host; each feed's
+    result as soon as it (and its articles) are in."""
+    awaiting: dict[int, _AwaitingText] = {}
+    with ThreadPoolExecutor(workers, thread_name_prefix="poll") as pool:
+        jobs = _HostJobs(pool, per_host, IN_FLIGHT_PER_WORKER * workers)
+        for feed in feeds:
+            jobs.add(feed.url, partial(work, feed))
+        for result in jobs.results():
+            if isinstance(result, Retrieved):
+                items = wanting_text(result) if wanting_text and read_article else ()
+                if not items:
+                    yield result
+                    continue
+                awaiting[result.feed.id] = _AwaitingText(result, len(items))
+                for item in items:
+                    jobs.add(item.url, partial(_article_job, read_article, result.feed, item))
+            else:
+                feed_id, article = result
+                waiting = awaiting[feed_id]
+                waiting.articles.append(article)
+                if len(waiting.articles) == waiting.expected:
+                    yield awaiting.pop(feed_id).complete()
+
+
+def _article_job(read_article: Callable[[FeedForUpdate, ItemData], ArticleText], feed: FeedForUpdate, item: ItemData) -> tuple[int, ArticleText]:
+    return feed.id, read_article(feed, item)
+
+
+class _HostJobs:
+    """Jobs for a thread pool, started so that one host never has more than `per_host` at
+    once; hosts take turns, so no worker waits on a busy host. Jobs may be added while the
+    results are being read.
+
+    At most `in_flight` jobs run (or wait, finished, to be read) at once, and more start only
+    as results are read: storing a feed costs more than fetching it, and without the limit
+    the workers would fetch and parse every feed of a cold cycle while the first ones are
+    stored, holding them all in memory."""
+
+    def __init__(self, pool: ThreadPoolExecutor, per_host: int, in_flight: int) -> None:
+        self._pool, self._per_host, self._in_flight = pool, per_host, in_flight
+        self._waiting: dict[str, deque[Callable[[], Any]]] = {}
+        self._busy: Counter[str] = Counter()
+        self._running: dict[Future[Any], str] = {}
+
+    def add(self, url: str, job: Callable[[], Any]) -> None:
+        self._waiting.setdefault(_host(url), deque()).append(job)
+
+    def results(self) -> Iterator[Any]:
+        self._start_ready()
+        while self._running:
+            done, _ = wait(self._running, return_when=FIRST_COMPLETED)
+            for future in done:
+                self._busy[self._running.pop(future)] -= 1
+            self._start_ready()
+            for future in done:
+                yield future.result()
+            self._start_ready()  # jobs added while the results were read
+
+    def _start_ready(self) -> None:
+        started = True
+        while started and len(self._running) < self._in_flight:
+            started = False
+            for host, queue in self._waiting.items():
+                if queue and self._busy[host] < self._per_host and len(self._running) < self._in_flight:
+                    try:
+                        future = self._pool.submit(queue.popleft())
+                    except RuntimeError:  # the process is exiting: the pool takes no new jobs
+                        self._stop_starting()
+                        return
+                    self._running[future] = host
+                    self._busy[host] += 1
+                    started = True
+
+    def _stop_starting(self) -> None:
+        """End the cycle with the jobs already running; the feeds not fetched keep their lease
+        and are polled after it runs out, by this service's next start or another poller."""
+        left = sum(len(queue) for queue in self._waiting.values()) + 1
+        log.info("the process is shutting down: %d fetches not started", left)
+        self._waiting.clear()
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+
+
+def internal_error(exc: Exception, doing: str = "") -> InternalError:
+    """A bug of ours (any exception we did not raise on purpose), or our database failing,
+    as the error kept on a feed; `doing` says at what."""
+    error = InternalError(f"{doing + ': ' if doing else ''}{type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
