@@ -170,11 +170,13 @@ def test_a_worker_serves_its_own_metrics_port(service):
 # Liveness and readiness
 
 def test_liveness_answers_even_when_the_database_does_not(client, service, monkeypatch):
-    def unreachable():  # noqa: ANN202
+    def unreachable(*_args: object):  # noqa: ANN202
         raise ConnectionRefusedError("connection refused")
 
     assert client.get("/readyz").json == {"status": "ok", "checks": {"database": "ok", "scheduler": "not in this process"}}
+    service.storage.feeds.add("https://late.example/feed.xml", "Поздняя лента", NOW)  # a commit: the data version is stale
     monkeypatch.setattr(service.storage, "read", unreachable)
+    monkeypatch.setattr(service.storage.reads, "data_version", unreachable)
     assert client.get("/healthz").status_code == 200 and client.get("/healthz").json == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json["status"] == "unavailable"

@@ -96,6 +96,10 @@ class PageCache:
         self._entries: OrderedDict[str, Rendered] = OrderedDict()
         self._lock = Lock()
 
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._entries
+
     def get(self, key: str, stamp: Hashable) -> Rendered | None:
         with self._lock:
             entry = self._entries.get(key)
@@ -148,7 +152,8 @@ class CachedResponses:
     """WSGI middleware: a GET or HEAD whose page or feed is in the cache at the current stamp
     is answered here, 200 with the body or 304 to a matching If-None-Match/If-Modified-Since,
     with the headers Flask would send (`always_headers`: the security headers). Everything
-    else goes on to Flask."""
+    else goes on to Flask; a path never rendered into the cache (liveness, metrics, admin)
+    does so without asking for the data version, so the database is not consulted for it."""
 
     def __init__(self, wsgi_app: Callable, cache: PageCache, always_headers: Mapping[str, str]) -> None:
         self.wsgi_app = wsgi_app
@@ -158,7 +163,8 @@ class CachedResponses:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
         if method in ("GET", "HEAD"):
-            entry = self.cache.get(cache_key(environ), self.cache.stamp())
+            key = cache_key(environ)
+            entry = self.cache.get(key, self.cache.stamp()) if key in self.cache else None
             if entry is not None:
                 return self._answer(entry, environ, start_response, method == "HEAD")
         return self.wsgi_app(environ, start_response)
