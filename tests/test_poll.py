@@ -5,9 +5,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from conftest import NOW, config_dict
+from test_operations import delta, scrape
 from sqlalchemy import func, select
 
-from aggregator.pipeline.retrieve import _HostJobs
+from aggregator.cycle import StoryPlacer
+from aggregator.entities import FeedData, FeedForUpdate, Fetched, ItemData, StoredForUpdate
+from aggregator.pipeline.decide import Judges, decide
+from aggregator.pipeline.retrieve import Retrieved, _HostJobs
+from aggregator.pipeline.sponsored import SponsoredRules
 from aggregator.settings import settings_from_dict
 from aggregator.storage.models import Item
 
@@ -153,3 +158,53 @@ def test_a_cycle_cut_short_by_the_process_exiting_ends_quietly_with_what_it_fetc
         got.append(result)
         pool.shutdown(wait=False)  # what the interpreter's exit does to every pool
     assert got == [0, 1]  # 1 was already running when the exit began; 2, 3 and 4 never start
+
+
+def test_a_bug_of_ours_on_one_feed_is_shown_as_ours_and_the_feed_is_not_backed_off(service, client, monkeypatch):
+    classify = service.classifier.classify
+
+    def buggy(item):  # noqa: ANN001, ANN202 - a bug that only one outlet's items meet
+        if "Трамваи" in item.title:
+            raise KeyError("tram")
+        return classify(item)
+
+    monkeypatch.setattr(service.classifier, "classify", buggy)
+    before = scrape(client)
+    outcome = {f.name: f for f in service.poll(include_all=True).feeds}
+    assert outcome["Томский вестник"].status == "internal_error" and "KeyError" in outcome["Томский вестник"].error
+    assert outcome["Город-Т"].ok and outcome["Город-Т"].new == 2, "the other feeds land"
+    assert delta(before, scrape(client), "aggregator_internal_errors_total", step="decide") == 1
+    health = {f["title"]: f for f in client.get("/api/feeds").json["feeds"]}["Томский вестник"]
+    assert health["status"] == "internal_error"
+    vestnik = {f.name: f for f in service.storage.feeds.list(NOW)}["Томский вестник"]
+    assert vestnik.consecutive_errors == 0 and vestnik.next_check <= NOW + timedelta(minutes=17), "its usual interval"
+    assert "ошибка сервиса" in client.get("/feeds").get_data(as_text=True)
+    monkeypatch.setattr(service.classifier, "classify", classify)
+    assert {f.name: f for f in service.poll(include_all=True).feeds}["Томский вестник"].new == 4, "fixed, it is read in full"
+
+
+def test_stories_stored_by_another_poller_meanwhile_are_joined_not_doubled(service, sample_feeds):
+    """Two pollers decide about two outlets' reports of one event at the same time; the one
+    that writes second finds the other's story under the lock and joins it."""
+    first, second = StoryPlacer(timedelta(hours=48)), StoryPlacer(timedelta(hours=48))
+    feeds = {f.name: FeedForUpdate(f.id, f.url, f.name) for f in service.storage.feeds.list()}
+    judges = {}
+    for placer in (first, second):
+        placer.catch_up(service.storage, NOW)
+        judges[placer] = Judges(service.classifier, SponsoredRules.build([], [], []), placer.index, timedelta(hours=24), placer.seen_item_id)
+    report = {
+        "Томский вестник": ("На Черемошниках сгорел жилой дом", "Ночью в Черемошниках сгорел жилой дом, погибших нет."),
+        "Город-Т": ("В Черемошниках ночью сгорел дом", "Жилой дом в Черемошниках сгорел ночью; пострадавших нет."),
+    }
+    intents = {}
+    for placer, name in ((first, "Томский вестник"), (second, "Город-Т")):
+        title, summary = report[name]
+        item = ItemData(f"{name}-1", f"https://{len(name)}.example/1", title, summary, "", NOW - timedelta(hours=1), name)
+        got = Retrieved(feeds[name], Fetched(feeds[name].url, 200, b"<rss/>"), "hash", FeedData(feeds[name].url, None, None, ()), (item,))
+        intents[name] = decide(got, StoredForUpdate(), NOW, judges[placer])
+    assert intents["Город-Т"].new[0].story_id is None, "neither poller has seen the other's report"
+    service.storage.items.ingest(intents["Томский вестник"], first.reviser(feeds["Томский вестник"]))
+    assert service.storage.items.ingest(intents["Город-Т"], second.reviser(feeds["Город-Т"])) > 0
+    with service.storage.read() as session:
+        stories = set(session.scalars(select(Item.story_id)))
+    assert len(stories) == 1
