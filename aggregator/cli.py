@@ -191,23 +191,23 @@ def feeds_test(ctx: Context, url: str, page: bool, full_text: bool, limit: int, 
     """Fetch URL and print the items (and texts) it would give, saving nothing."""
     from datetime import UTC, datetime
 
-    from pydantic import ValidationError
+    from pydantic import TypeAdapter, ValidationError
 
-    from aggregator.entities import FeedForUpdate, PageSelectors
+    from aggregator.entities import FeedForUpdate
     from aggregator.pipeline.poll import try_source
-    from aggregator.settings import SelectorSettings
+    from aggregator.selectors import PageSelectors
 
     page = page or any(selectors.values())
     if page and not all(selectors[name] for name in ("item", "title", "link")):
         raise click.UsageError("a news-list page needs --item, --title and --link")
     try:
         settings = load_settings(ctx.config)
-        chosen = SelectorSettings(**selectors) if page else None
+        chosen = TypeAdapter(PageSelectors).validate_python(selectors) if page else None
     except AggregatorError as exc:
         raise click.ClickException(str(exc)) from exc
     except ValidationError as exc:
         raise click.UsageError("; ".join(f"--{e['loc'][0]}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())) from exc
-    source = FeedForUpdate(0, url, url, selectors=PageSelectors(**chosen.model_dump()) if chosen else None, full_text=full_text)
+    source = FeedForUpdate(0, url, url, selectors=chosen, full_text=full_text)
     got = try_source(source, settings, datetime.now(UTC), limit)
     if got.error is not None:
         raise click.ClickException(f"{getattr(got.error, 'kind', 'error')}: {got.error}")

@@ -1,8 +1,11 @@
 """The values that travel between pipeline stages: plain frozen dataclasses.
 
 Names say where a value is in the pipeline: `...ForUpdate` was read from storage to decide
-something, `...Data` came from a feed, `Fetched`/`Parsed` are stage outputs, `...Outcome`
-is what a cycle reports, `...Intent` is decided and about to be written. No ORM rows and no feedparser dicts cross a stage boundary.
+something, `...Data` came from a feed (`FeedData` as parsed or scraped, `ItemData` once
+normalised), `Fetched` is a fetch's answer and `TopicDecision` the classifier's, `...Outcome`
+is what a cycle reports, `...Intent` is decided and about to be written. No ORM rows and no
+feedparser dicts cross a stage boundary. A news-list page's `PageSelectors` are defined with
+their checks in `aggregator.selectors`.
 """
 
 from __future__ import annotations
@@ -11,17 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-
-@dataclass(frozen=True)
-class PageSelectors:
-    """Where the items of a news-list page are (CSS, or XPath when it starts with `/` or `./`)."""
-
-    item: str
-    title: str
-    link: str
-    date: str | None = None
-    summary: str | None = None
-    image: str | None = None
+from aggregator.selectors import PageSelectors
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,19 @@
-"""Selectors of a news-list page, compiled: CSS, or XPath when one starts with `/` or `./`.
+"""The selectors of a news-list page: where its items are, checked and compiled.
 
-A leaf: settings check the `[feeds.selectors]` of a source with it at start-up, and the scrape
-stage compiles them once per page. Reading a page is left to `pipeline.scrape`.
+`PageSelectors` is the one type for them: settings validate `[feeds.selectors]` into it (each
+selector must compile, so a bad one stops start-up naming its key), storage keeps it as JSON,
+and the scrape stage compiles it once per page. A selector is CSS, or XPath when it starts
+with `/` or `./`. A leaf: reading a page is left to `pipeline.scrape`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Annotated
+
 from cssselect import HTMLTranslator, SelectorError
 from lxml import etree
+from pydantic import AfterValidator, ConfigDict, with_config
 
 _TRANSLATOR = HTMLTranslator()
 
@@ -33,3 +39,25 @@ def compile_selector(selector: str, relative: bool = True) -> etree.XPath:
 
 def is_xpath(selector: str) -> bool:
     return selector.startswith(("/", "./", "(", "../"))
+
+
+def _compiles(selector: str) -> str:
+    compile_selector(selector)
+    return selector
+
+
+Selector = Annotated[str, AfterValidator(_compiles)]  # checked when pydantic validates, not when built in code
+
+
+@with_config(ConfigDict(extra="forbid"))
+@dataclass(frozen=True)
+class PageSelectors:
+    """`[feeds.selectors]` of a news-list page: `item` finds each item's block on the page; the
+    others are looked for inside the block."""
+
+    item: Selector
+    title: Selector
+    link: Selector
+    date: Selector | None = None
+    summary: Selector | None = None
+    image: Selector | None = None

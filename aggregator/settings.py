@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aggregator.errors import ConfigError
-from aggregator.selectors import compile_selector
+from aggregator.selectors import PageSelectors
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_USER_AGENT = "regional-news-aggregator/0.1 (+https://github.com/; polite feed poller)"
@@ -84,33 +84,13 @@ class PollingSettings(_Section):
     allow_private_addresses: bool = False
 
 
-class SelectorSettings(_Section):
-    """`[feeds.selectors]` of a news-list page: CSS selectors, or XPath when one starts with `/` or `./`.
-
-    `item` finds each item's block on the page; the others are looked for inside the block."""
-
-    item: str
-    title: str
-    link: str
-    date: str | None = None
-    summary: str | None = None
-    image: str | None = None
-
-    @field_validator("*")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            compile_selector(value)
-        return value
-
-
 class FeedSettings(_Section):
     url: str
     name: str
     interval_minutes: Positive | None = None
     topic: str | None = None
     kind: Literal["feed", "html"] = "feed"  # "html": a news-list page read with `selectors`
-    selectors: SelectorSettings | None = None
+    selectors: PageSelectors | None = None  # each selector is checked to compile (`aggregator.selectors`)
     full_text: bool = False  # fetch each new item's article page and keep its main text
     publish: Literal["summary", "full_text"] = "summary"  # what the curated Atom feeds offer of its items
 
@@ -273,7 +253,7 @@ def _describe(exc: ValidationError) -> str:
     for error in exc.errors():
         where = _key_name(error["loc"])
         message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
+        if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):  # a model's, a dataclass's
             message = "unknown key (check the spelling)"
         problems.append(f"{where}: {message}" if where else message)
     return "; ".join(problems)

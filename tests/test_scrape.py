@@ -9,11 +9,12 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from aggregator.cli import cli
-from aggregator.entities import Fetched, PageSelectors
+from aggregator.entities import Fetched
 from aggregator.errors import ConfigError, ParseError
 from aggregator.pipeline import fetch as fetch_module
 from aggregator.pipeline.dates import read_date
 from aggregator.pipeline.scrape import scrape_page
+from aggregator.selectors import PageSelectors
 from aggregator.settings import settings_from_dict
 from aggregator.storage.models import Item
 from conftest import DATA, NOW, config_dict
@@ -166,6 +167,7 @@ def test_a_windows_1251_page_declared_in_meta_is_read():
     ({"kind": "html", "selectors": dict(SELECTORS, item="div[")}, "[[feeds]] #1 selectors.item: not a valid CSS selector 'div['"),
     ({"kind": "html", "selectors": dict(SELECTORS, date="//span[")}, "[[feeds]] #1 selectors.date: not a valid XPath expression"),
     ({"kind": "html", "selectors": {"item": "li", "title": "a"}}, "[[feeds]] #1 selectors.link: Field required"),
+    ({"kind": "html", "selectors": dict(SELECTORS, colour="red")}, "[[feeds]] #1 selectors.colour: unknown key (check the spelling)"),
     ({"kind": "rss"}, "[[feeds]] #1 kind: Input should be 'feed' or 'html'"),
     ({"publish": "full_text"}, 'publish = "full_text" needs full_text = true'),
 ])

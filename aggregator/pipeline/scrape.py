@@ -25,10 +25,10 @@ from urllib.parse import urljoin
 import lxml.html
 from lxml import etree
 
-from aggregator.entities import EntryData, FeedData, FeedNote, Fetched, PageSelectors
+from aggregator.entities import EntryData, FeedData, FeedNote, Fetched
 from aggregator.errors import ParseError
 from aggregator.pipeline.dates import read_date
-from aggregator.selectors import compile_selector
+from aggregator.selectors import PageSelectors, compile_selector
 
 CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)

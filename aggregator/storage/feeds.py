@@ -14,7 +14,7 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, or_, select, update
@@ -195,7 +195,7 @@ def holder_of(session: Session, url: str, except_feed_id: int) -> str | None:
 def _set_source(row: Feed, feed: FeedSettings) -> None:
     """How the source is read and republished; when the way of reading it changes, the page is
     read again in full (its validators and body hash are forgotten)."""
-    selectors = feed.selectors.model_dump() if feed.selectors else None
+    selectors = asdict(feed.selectors) if feed.selectors else None
     if (row.kind or "feed", row.selectors) != (feed.kind, selectors):
         row.etag = row.last_modified = row.body_hash = None
     row.kind, row.selectors, row.full_text, row.publish = feed.kind, selectors, feed.full_text, feed.publish
