@@ -22,7 +22,7 @@ run: $(STAMP)
 # PostgreSQL, in a throwaway cluster the tests start and remove (tests/postgres.py).
 test: $(STAMP) browser-deps postgres-deps
 	$(BIN)/python -m pytest
-	AGGREGATOR_TEST_DB=postgres $(BIN)/python -m pytest -m "not browser and not corpus"
+	AGGREGATOR_TEST_DB=postgres $(BIN)/python -m pytest -m "not browser and not corpus and not wheel"
 
 postgres-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "make: installing postgresql for the tests"; \

@@ -1,7 +1,9 @@
 """Regional news aggregator: polls a region's feeds, groups items into topics and stories,
 and republishes them as curated Atom feeds, a digest page and a JSON API.
 
-`create_app()` is the Flask application factory; `aggregator.cli` is the command line.
+`create_app()` is the Flask application factory; `aggregator.cli` is the command line. The
+pages' templates and static files are the package's own (`aggregator/templates`,
+`aggregator/static`: links to the repository's folders in a checkout, copies in the wheel).
 """
 
 from __future__ import annotations
@@ -9,14 +11,14 @@ from __future__ import annotations
 from flask import Flask
 
 from aggregator.service import Service
-from aggregator.settings import REPO_ROOT, Settings, load_settings
+from aggregator.settings import Settings, load_settings
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> Flask:
     """Build the web app. Nothing is started: the scheduler belongs to `serve`/`worker`."""
     if service is None:
         service = Service(settings or load_settings()).prepare()
-    app = Flask(__name__, template_folder=str(REPO_ROOT / "templates"), static_folder=str(REPO_ROOT / "static"))
+    app = Flask(__name__)  # templates/ and static/ beside this module, wherever it is installed
     app.extensions["aggregator"] = service
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]

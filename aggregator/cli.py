@@ -1,13 +1,16 @@
 """The `aggregator` command: thin wrappers over the service, storage and publishers.
 
-`--config PATH` (or AGGREGATOR_CONFIG) chooses the configuration; a bad one stops here with
-one message naming the key, before anything starts.
+`--config PATH` (or AGGREGATOR_CONFIG, else ./config.toml) chooses the configuration; a
+missing or bad one stops here with one line saying what to do or naming the key, before
+anything starts.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import click
 from rich.console import Console
@@ -19,6 +22,7 @@ from aggregator.errors import AggregatorError
 from aggregator.publish.opml import feeds_opml, parse_opml
 from aggregator.service import Service
 from aggregator.settings import load_settings
+from aggregator.storage import Storage, migrate
 
 
 class Context:
@@ -38,8 +42,18 @@ class Context:
             click.get_current_context().call_on_close(self._service.storage.close)
         return self._service
 
+    def storage(self) -> Storage:
+        """The database alone, as configured and not migrated (the `db` commands move it)."""
+        try:
+            storage = Storage.from_settings(load_settings(self.config))
+        except AggregatorError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.get_current_context().call_on_close(storage.close)
+        return storage
+
 
 pass_ctx = click.make_pass_decorator(Context)
+Reached = TypeVar("Reached")
 
 
 @click.group()
@@ -264,10 +278,49 @@ def db() -> None:
 
 
 @db.command("upgrade")
+@click.argument("revision", default="head")
 @pass_ctx
-def db_upgrade(ctx: Context) -> None:
-    """Create or bring the schema up to date."""
-    click.echo(f"Database ready: {ctx.service.storage.engine.url.render_as_string(hide_password=True)}")
+def db_upgrade(ctx: Context, revision: str) -> None:
+    """Create the schema or bring it up to REVISION (default: the newest), and say which it reached."""
+    storage = ctx.storage()
+    _report_revision(storage, _alembic(migrate.upgrade, storage.engine, revision))
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@pass_ctx
+def db_downgrade(ctx: Context, revision: str) -> None:
+    """Undo migrations down to REVISION ("base": none), e.g. before going back to an older release.
+
+    Stop the service first: every start of this release upgrades again."""
+    storage = ctx.storage()
+    _report_revision(storage, _alembic(migrate.downgrade, storage.engine, revision))
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True, help="What the schema change is; names the file.")
+@pass_ctx
+def db_revision(ctx: Context, message: str) -> None:
+    """For developers, in a checkout: write the next migration from the difference between the
+    models and the configured database (which must be at the newest revision), to review by hand."""
+    path = _alembic(migrate.revision, ctx.storage().engine, message)
+    click.echo(f"Wrote {path}: review it (autogenerate misses renames and data changes), then run `aggregator db upgrade`.")
+
+
+def _alembic(step: Callable[..., Reached], *args: object) -> Reached:
+    """Run a migration step; Alembic's own errors (unknown revision, database not at head) end
+    the command with their message."""
+    from alembic.util import CommandError
+
+    try:
+        return step(*args)
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _report_revision(storage: Storage, reached: str | None) -> None:
+    newest = " (the newest)" if reached == migrate.head() else ""
+    click.echo(f"Database at revision {reached or 'base'}{newest}: {storage.engine.url.render_as_string(hide_password=True)}")
 
 
 def _print_cycle(outcome: CycleOutcome) -> None:

@@ -1,7 +1,9 @@
 """Settings: `config.toml` parsed once into a typed, validated, frozen object.
 
 Where the file lives: `--config PATH`, else `AGGREGATOR_CONFIG`, else `config.toml` in the
-working directory, else the one at the repository root. `AGGREGATOR_DATABASE_URL` overrides
+working directory; with none of them, `ConfigError` says how to give one (the package's own
+`config.toml` is only an example to copy: a relative SQLite path is relative to the file, and a
+database never goes inside the installed package). `AGGREGATOR_DATABASE_URL` overrides
 `[database] url`. A bad value raises `ConfigError` with a message naming the key; nothing
 here starts anything, so a bad file never leaves the service half-configured.
 """
@@ -20,7 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aggregator.errors import ConfigError
 from aggregator.selectors import PageSelectors
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+EXAMPLE_CONFIG = PACKAGE_DIR / "config.toml"  # the repository's config.toml, shipped in the wheel
+REPO_ROOT = PACKAGE_DIR.parent  # a checkout's root, for its tests and benchmarks; the service never reads it
 DEFAULT_USER_AGENT = "regional-news-aggregator/0.1 (+https://github.com/; polite feed poller)"
 
 Positive = Annotated[int, Field(gt=0)]
@@ -217,7 +221,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
     for key, var in (("password", "AGGREGATOR_ADMIN_PASSWORD"), ("token", "AGGREGATOR_ADMIN_TOKEN"), ("secret_key", "AGGREGATOR_SECRET_KEY")):
         if env.get(var):
             raw["admin"][key] = env[var]
-    return settings_from_dict(raw, source=str(config_path), base_dir=config_path.parent)
+    settings = settings_from_dict(raw, source=str(config_path), base_dir=config_path.parent)
+    _refuse_database_in_package(settings.database.url, config_path)
+    return settings
 
 
 def settings_from_dict(raw: dict[str, Any], source: str = "<dict>", base_dir: Path | None = None) -> Settings:
@@ -237,7 +243,22 @@ def _find_config(path: str | os.PathLike[str] | None, env: dict[str, str]) -> Pa
     if env.get("AGGREGATOR_CONFIG"):
         return Path(env["AGGREGATOR_CONFIG"])
     local = Path.cwd() / "config.toml"
-    return local if local.exists() else REPO_ROOT / "config.toml"
+    if local.exists():
+        return local
+    raise ConfigError(
+        f"no configuration (no config.toml in {Path.cwd()}): give one with --config PATH or AGGREGATOR_CONFIG=PATH;"
+        f" an example to copy is {EXAMPLE_CONFIG}"
+    )
+
+
+def _refuse_database_in_package(url: str, config_path: Path) -> None:
+    """The packaged example's relative SQLite path would land in site-packages: say so instead."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and Path(url.removeprefix(prefix)).is_relative_to(PACKAGE_DIR):
+        raise ConfigError(
+            f"{config_path}: [database] url: the database would be inside the package ({PACKAGE_DIR});"
+            " copy the file to a folder of your own (a relative SQLite path is relative to it) or set AGGREGATOR_DATABASE_URL"
+        )
 
 
 def _anchor_sqlite(url: str, base_dir: Path) -> str:

@@ -2,8 +2,11 @@
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import create_engine
 
 from aggregator.cli import cli
+from aggregator.settings import load_settings
+from aggregator.storage import migrate
 
 
 @pytest.fixture
@@ -65,9 +68,32 @@ def test_a_bad_config_stops_with_the_key_named(tmp_path):
     assert "[polling] concurrency" in result.output
 
 
-def test_db_upgrade_prepares_the_database(run, tmp_path):
+def test_db_upgrade_migrates_and_names_the_revision_it_reached(run, config_file):
     result = run("db", "upgrade")
-    assert result.exit_code == 0 and "Database ready" in result.output
+    assert result.exit_code == 0
+    assert result.output.startswith(f"Database at revision {migrate.head()} (the newest): ")
+    assert _revision_of(config_file) == migrate.head()
+
+
+def test_db_downgrade_goes_back_and_upgrade_returns(run, config_file):
+    run("db", "upgrade")
+    assert run("db", "downgrade", "0001").output.startswith("Database at revision 0001: ")
+    assert _revision_of(config_file) == "0001"
+    assert "(the newest)" in run("db", "upgrade").output
+
+
+def test_db_upgrade_to_an_unknown_revision_stops_with_alembics_message(run):
+    result = run("db", "upgrade", "9999")
+    assert result.exit_code == 1 and "Can't locate revision identified by '9999'" in result.output
+
+
+def test_without_any_configuration_a_command_says_in_one_line_how_to_give_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGGREGATOR_CONFIG", raising=False)
+    result = CliRunner().invoke(cli, ["poll"])
+    assert result.exit_code == 1
+    (line,) = result.output.splitlines()
+    assert line.startswith("Error: no configuration") and "--config PATH or AGGREGATOR_CONFIG=PATH" in line
 
 
 def test_reclassify_recomputes_stored_items(run):
@@ -80,3 +106,11 @@ def test_prune_keeps_recent_stories(run):
     run("poll", "--all")
     result = run("prune")
     assert result.exit_code == 0 and "Pruned 0 stories and 0 items older than 180 days." in result.output
+
+
+def _revision_of(config_file) -> str | None:
+    engine = create_engine(load_settings(config_file, env={}).database.url)
+    try:
+        return migrate.current(engine)
+    finally:
+        engine.dispose()

@@ -52,5 +52,17 @@ def test_an_upgrade_keeps_the_data_of_the_previous_revision(tmp_path):
     storage.close()
 
 
+def test_a_new_revision_is_numbered_after_the_head_and_empty_while_the_models_match(tmp_path):
+    engine = create_engine(database_url(tmp_path))
+    migrate.upgrade(engine)
+    (tmp_path / "versions").mkdir()
+    written = migrate.revision(engine, "Nothing changed", version_path=tmp_path / "versions")
+    engine.dispose()
+    head = migrate.head()
+    assert written == tmp_path / "versions" / f"{int(head) + 1:04d}_nothing_changed.py"
+    script = written.read_text(encoding="utf-8")
+    assert f"down_revision = {head!r}" in script and "op." not in script
+
+
 def _not_search_tables(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
     return not ((type_ == "table" and name.startswith("items_fts")) or (type_ == "index" and name == "ix_items_search"))

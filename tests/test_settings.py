@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import ConfigError
-from aggregator.settings import load_settings, settings_from_dict
+from aggregator.settings import EXAMPLE_CONFIG, REPO_ROOT, load_settings, settings_from_dict
 
 
 def test_the_repository_config_is_valid_and_describes_tomsk():
@@ -61,3 +61,26 @@ def test_broken_toml_is_reported_with_the_file_name(tmp_path):
     path.write_text("[service\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(path, env={})
+
+
+def test_a_config_toml_in_the_working_directory_is_read_when_none_is_named(tmp_path, monkeypatch):
+    (tmp_path / "config.toml").write_text('[service]\ntitle = "Здешний регион"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(env={}).service.title == "Здешний регион"
+
+
+def test_with_no_config_anywhere_the_error_says_how_to_give_one_and_names_the_example(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={})
+    message = str(error.value)
+    assert "--config PATH or AGGREGATOR_CONFIG=PATH" in message and str(tmp_path) in message
+    assert message.endswith(str(EXAMPLE_CONFIG)) and "\n" not in message
+
+
+def test_the_packaged_example_is_the_repository_config_but_never_keeps_a_database_in_the_package():
+    assert EXAMPLE_CONFIG.read_bytes() == (REPO_ROOT / "config.toml").read_bytes()
+    with pytest.raises(ConfigError, match=r"\[database\] url: the database would be inside the package"):
+        load_settings(EXAMPLE_CONFIG, env={})
+    settings = load_settings(EXAMPLE_CONFIG, env={"AGGREGATOR_DATABASE_URL": "sqlite:////tmp/elsewhere.db"})
+    assert settings.database.url == "sqlite:////tmp/elsewhere.db"
