@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from aggregator.entities import TopicDecision
-from aggregator.pipeline.classify import LabelledText, TopicClassifier, TopicInput, load_examples
+from aggregator.pipeline.classify import LabelledText, TopicClassifier, TopicInput
 from aggregator.pipeline.lemmas import analyse
+from aggregator.pipeline.topic_model import load_examples
 from aggregator.settings import REPO_ROOT, Settings, load_settings
 
 DEV_SET = REPO_ROOT.parent / "shared" / "data" / "topics_dev.jsonl"

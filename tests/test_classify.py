@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from aggregator.pipeline.classify import LabelledText, TopicClassifier, TopicInput, compile_rules
+from aggregator.pipeline.classify import LabelledText, TopicClassifier, TopicInput
+from aggregator.pipeline.topic_rules import compile_rules
 from aggregator.settings import REPO_ROOT, settings_from_dict
 
 

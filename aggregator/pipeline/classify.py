@@ -16,50 +16,47 @@ confidences:
 
 A topic with no examples (a curator just added it to the config) takes part through its
 keywords and hints. `classify` and `explain` are pure and thread-safe once the classifier is
-built. Storing decisions, reading corrections and re-classifying are left to storage and the CLI.
+built. The item's text is read once (`topic_text`); the rules are `topic_rules`, the model
+`topic_model`; this module weighs their evidence. Storing decisions, reading corrections and
+re-classifying are left to storage and the CLI.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import re
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from itertools import pairwise
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from aggregator.entities import TopicDecision, TopicScore
-from aggregator.pipeline import logistic
-from aggregator.pipeline.lemmas import analyse, words
+from aggregator.pipeline.topic_model import (
+    CORRECTION_WEIGHT,
+    LabelledText,
+    LinearModel,
+    example_rows,
+    fit_model,
+    keyword_rows,
+    load_examples,
+)
+from aggregator.pipeline.topic_rules import Rule, RuleIndex, compile_rules
+from aggregator.pipeline.topic_text import ItemText, item_text
 
 if TYPE_CHECKING:
     from aggregator.settings import Settings
 
-log = logging.getLogger(__name__)
+__all__ = ["LabelledText", "TopicClassifier", "TopicInput"]  # LabelledText: the examples' type, defined with the model
 
-SHIPPED_EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "labelled_topics.jsonl"
-WEIGHT_SUFFIX = re.compile(r"\^(\d+(?:\.\d+)?)$")
+log = logging.getLogger(__name__)
 
 # How far each kind of evidence moves a topic's log-score. Chosen by 5-fold cross-validation
 # on the shipped examples (`python -m bench.topics` prints it beside the dev-set figures).
 SUMMARY_KEYWORDS = 1.0  # × log(1 + weight of the topic's keywords found in the summary)
 TITLE_KEYWORDS = 1.5  # × log(1 + weight of the topic's keywords found in the headline)
-PHRASE_WEIGHT = 1.5  # a multi-word keyword is more specific than a single word
 CATEGORY_HINT = 3.0  # the item's own <category> names this topic
 FEED_HINT = 2.0  # the feed as a whole leans to this topic (a prior, weaker than its own category)
 UNSEEN_TOPIC_MARGIN = 1.0  # a topic without examples starts this far below the model's favourite
 SECONDARY_FLOOR = 0.12  # below this confidence a topic is never listed as secondary
-# How the model is fitted.
-MODEL_C = 10.0  # inverse regularisation strength of the logistic regression
-CORRECTION_WEIGHT = 2.0  # an editor's correction counts as this many shipped examples
-ALSO_WEIGHT = 0.3  # an example's secondary topic, as a weak example of that topic
-KEYWORD_EXAMPLE_WEIGHT = 0.3  # a configured keyword, as a tiny example of its topic
 
 
 @dataclass(frozen=True)
@@ -70,207 +67,6 @@ class TopicInput:
     summary: str
     categories: tuple[str, ...] = ()  # the feed's own <category> values
     feed_topic: str | None = None  # per-feed topic hint from config
-
-
-@dataclass(frozen=True)
-class LabelledText:
-    """A training example: a shipped one, or an editor's correction."""
-
-    title: str
-    summary: str
-    topic: str
-    also: tuple[str, ...] = ()
-
-
-Token = tuple[str, str]  # (lemma, lower-cased word as written)
-
-
-@dataclass(frozen=True)
-class ItemText:
-    """An item's text reduced once: tokens for the rules, features for the model."""
-
-    title: tuple[Token, ...]
-    summary: tuple[Token, ...]
-    features: tuple[str, ...]
-
-
-def item_text(title: str, summary: str) -> ItemText:
-    """Lemmatise headline and summary; a hyphenated word counts as its parts («Томь-ТГУ»)."""
-    title_tokens, title_lemmas = _lemmatise(title)
-    summary_tokens, summary_lemmas = _lemmatise(summary)
-    features = (*_ngrams(title_lemmas), *_ngrams(summary_lemmas), *("t:" + lemma for lemma in title_lemmas))
-    return ItemText(title_tokens, summary_tokens, features)
-
-
-def _lemmatise(text: str) -> tuple[tuple[Token, ...], list[str]]:
-    """Every word as (lemma, form), and the content lemmas (no function words or numbers)."""
-    tokens, content = [], []
-    for word in words(text):
-        for part in word.split("-"):
-            lemma, function_word = analyse(part)
-            tokens.append((lemma, part))
-            if not function_word and len(lemma) > 1 and not lemma[0].isdigit():
-                content.append(lemma)
-    return tuple(tokens), content
-
-
-def _ngrams(lemmas: list[str]) -> tuple[str, ...]:
-    return (*lemmas, *map(" ".join, pairwise(lemmas)))
-
-
-def load_examples(path: Path = SHIPPED_EXAMPLES) -> list[LabelledText]:
-    """Labelled examples from a JSON-lines file with `title`, `summary`, `topic`, `also`."""
-    with path.open(encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
-    return [LabelledText(r["title"], r["summary"], r["topic"], tuple(r.get("also", ()))) for r in rows]
-
-
-# --- rules ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A keyword or negative phrase of a topic: per word, the forms that match it."""
-
-    topic: str
-    forms: tuple[frozenset[str], ...]  # the lemma and the form as written (pymorphy may guess)
-    written: str
-    weight: float = 1.0
-    negative: bool = False
-
-
-def compile_rules(slug: str, keywords: Iterable[str], negative: Iterable[str] = ()) -> list[Rule]:
-    """A topic's keywords (with optional `^weight`) and negative phrases, as word forms."""
-    rules = []
-    for text, is_negative in [*((k, False) for k in keywords), *((n, True) for n in negative)]:
-        weight, bare = 1.0, text.strip()
-        if match := WEIGHT_SUFFIX.search(bare):
-            weight, bare = float(match.group(1)), bare[: match.start()].strip()
-        tokens, _ = _lemmatise(bare)
-        if tokens:
-            weight *= PHRASE_WEIGHT if len(tokens) > 1 else 1.0
-            rules.append(Rule(slug, tuple(frozenset(token) for token in tokens), bare, weight, is_negative))
-    return rules
-
-
-class RuleIndex:
-    """Every topic's rules, indexed by the forms of their first word. A text's single-word rules
-    are one set intersection away; a phrase is looked for word by word only when every one of
-    its words occurs somewhere in the text, which is rare."""
-
-    def __init__(self, rules: Iterable[Rule]) -> None:
-        self._words: dict[str, list[Rule]] = {}  # single-word rules by form
-        self._phrases: dict[str, list[Rule]] = {}  # multi-word rules by a form of their first word
-        for rule in rules:
-            index = self._words if len(rule.forms) == 1 else self._phrases
-            for form in rule.forms[0]:
-                index.setdefault(form, []).append(rule)
-
-    def matches(self, tokens: tuple[Token, ...]) -> set[Rule]:
-        forms = {form for token in tokens for form in token}
-        found = {rule for form in forms & self._words.keys() for rule in self._words[form]}
-        phrases = {
-            rule for form in forms & self._phrases.keys() for rule in self._phrases[form]
-            if all(not forms.isdisjoint(word_forms) for word_forms in rule.forms[1:])
-        }
-        for rule in phrases:
-            starts = (start for start, token in enumerate(tokens) if not rule.forms[0].isdisjoint(token))
-            if any(_matches_at(rule, tokens, start) for start in starts):
-                found.add(rule)
-        return found
-
-
-def _matches_at(rule: Rule, tokens: tuple[Token, ...], start: int) -> bool:
-    following = tokens[start : start + len(rule.forms)]
-    return len(following) == len(rule.forms) and all(
-        lemma in forms or word in forms for forms, (lemma, word) in zip(rule.forms, following)
-    )
-
-
-# --- the statistical model -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LinearModel:
-    """A fitted TF-IDF + logistic regression, reduced to arrays for fast per-item scoring."""
-
-    topics: tuple[str, ...]
-    vocabulary: Mapping[str, int]
-    names: tuple[str, ...]  # feature by index
-    idf: tuple[float, ...]  # by feature index; plain floats, as an item's features are looked up one by one
-    coef: np.ndarray  # (features, topics)
-    intercept: np.ndarray
-
-    def weights(self, features: tuple[str, ...]) -> dict[int, float]:
-        return tfidf(features, self.vocabulary, self.idf)
-
-    def log_probabilities(self, weights: dict[int, float]) -> dict[str, float]:
-        logits = self.intercept.copy()
-        if weights:
-            logits += np.fromiter(weights.values(), float) @ self.coef[list(weights)]
-        logits -= logits.max()
-        logits -= math.log(np.exp(logits).sum())
-        return dict(zip(self.topics, logits.tolist()))
-
-    def strongest_terms(self, weights: dict[int, float], topic: str, limit: int = 5) -> list[list[Any]]:
-        """The item's features that pushed hardest towards `topic`, with their pushes."""
-        column = self.topics.index(topic)
-        pushes = sorted(((v * self.coef[i, column], self.names[i]) for i, v in weights.items()), reverse=True)
-        return [[name, round(float(push), 3)] for push, name in pushes[:limit] if push > 0]
-
-
-def tfidf(features: tuple[str, ...], vocabulary: Mapping[str, int], idf: tuple[float, ...]) -> dict[int, float]:
-    """Sublinear tf × idf, L2-normalised, by feature index; unknown features are left out."""
-    counts = Counter(map(vocabulary.get, features))  # by first occurrence: the order the weights are summed in
-    counts.pop(None, None)  # features the model has never seen
-    values = {i: (1.0 + math.log(n)) * idf[i] for i, n in counts.items()}
-    norm = math.sqrt(sum(v * v for v in values.values())) or 1.0
-    return {i: v / norm for i, v in values.items()}
-
-
-TrainingRow = tuple[ItemText, str, float]  # text, topic, sample weight
-
-
-def fit_model(rows: Iterable[TrainingRow]) -> LinearModel | None:
-    """Fit TF-IDF + logistic regression; None when fewer than two topics have examples.
-
-    TF-IDF as the usual definition: smoothed idf ln((1 + n) / (1 + df)) + 1, sublinear tf,
-    rows L2-normalised; every feature of the examples is kept."""
-    rows = list(rows)
-    topics = tuple(sorted({topic for _, topic, _ in rows}))
-    if len(topics) < 2:
-        return None
-    names = tuple(sorted({feature for text, _, _ in rows for feature in text.features}))
-    vocabulary = {name: i for i, name in enumerate(names)}
-    frequency = np.zeros(len(names))
-    for text, _, _ in rows:
-        frequency[[vocabulary[f] for f in set(text.features)]] += 1
-    idf = tuple((np.log((1 + len(rows)) / (1 + frequency)) + 1).tolist())
-    matrix = logistic.SparseRows.from_dicts([tfidf(text.features, vocabulary, idf) for text, _, _ in rows], len(names))
-    labels = np.array([topics.index(topic) for _, topic, _ in rows])
-    coef, intercept = logistic.fit(matrix, labels, np.array([weight for _, _, weight in rows], float), len(topics), MODEL_C)
-    return LinearModel(topics, vocabulary, names, idf, coef, intercept)
-
-
-def example_rows(examples: Iterable[LabelledText], topics: Iterable[str], weight: float = 1.0) -> Iterator[TrainingRow]:
-    """An example's primary topic, and a weak row per secondary topic; unknown topics skipped."""
-    known = set(topics)
-    for example in examples:
-        text = item_text(example.title, example.summary)
-        if example.topic in known:
-            yield text, example.topic, weight
-        for other in sorted(set(example.also) & known - {example.topic}):
-            yield text, other, weight * ALSO_WEIGHT
-
-
-def keyword_rows(keywords: Mapping[str, Iterable[str]]) -> Iterator[TrainingRow]:
-    """Each keyword of a topic the model knows from examples, as a tiny headline-only example."""
-    for slug, topic_keywords in keywords.items():
-        for keyword in topic_keywords:
-            yield item_text(WEIGHT_SUFFIX.sub("", keyword).strip(), ""), slug, KEYWORD_EXAMPLE_WEIGHT
-
-
-# --- the classifier ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
