@@ -1,13 +1,14 @@
 """Story grouping benchmark: pairwise precision/recall/F1 and the cost of placing an item.
 
-`python -m bench.stories` replays labelled items through `StoryIndex` as the storage layer
-does (each item placed, then added with the story it was given) and compares the stories
+`python -m bench.stories` replays labelled items through `StoryIndex` as a poll cycle does
+(each item placed, then added with the story it was given) and compares the stories
 with the labels, pair by pair. The labelled sets carry no dates, so each run draws
 publication times within 30 hours (40 for the distractor singles, as the contract check
 does) and an order: shuffled, chronological, feed by feed in time order, or `poll` (feeds in
 a random order, each feed's items in the order its document lists them, and a feed's items
-indexed only once the whole feed is placed, as `poll_cycle` commits one transaction per
-feed); figures are averaged over several seeds and reported per order too.
+indexed only once the whole feed is placed, as `pipeline.decide` places a feed's items
+against the window as it was before any of them); figures are averaged over several seeds
+and reported per order too.
 
 - `stories_dev`: ../shared/data/stories_dev.jsonl, alone and mixed with the 267 single items
   of ../shared/data/topics_dev.jsonl (each its own story); skipped when ../shared is absent.
@@ -100,7 +101,7 @@ def ordered(items: list[LabelledItem], order: str, rnd: random.Random) -> list[L
 
 
 def replay(items: list[LabelledItem], rules: StoryRules | None = None, per_feed: bool = False) -> dict[str, int]:
-    """Place every item in turn, as storage does; the story id each item got. With `per_feed`,
+    """Place every item in turn, as a poll cycle does; the story id each item got. With `per_feed`,
     a run of one feed's items is indexed only after the whole run is placed (one transaction)."""
     index = StoryIndex(rules=rules)
     given: dict[str, int] = {}

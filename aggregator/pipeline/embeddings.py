@@ -8,7 +8,8 @@ lemma, then by its longest known ending of five letters or more, so that compoun
 «лжечиновники» still land near «чиновники». Without the vectors (package missing) every
 look-up answers None and story grouping falls back on words alone.
 
-This module only knows words; which words matter and how items compare is cluster.py's.
+This module only knows words; which words matter and how items compare is `story_profile`'s
+and `story_evidence`'s.
 """
 
 from __future__ import annotations

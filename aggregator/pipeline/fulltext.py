@@ -9,8 +9,9 @@ line: the headline repeated (the item's title, or the page's own `<h1>`), «Чи
 ...», advertising labels («Реклама», «18+», erid markings). The text is plain, one paragraph
 per line; a page that yields no sentence of text (a menu, an error page) has none.
 
-Which items get a fetch (new ones only, one fetch each) and per-host politeness are `poll`'s
-business; what decisions read of the text, and how it is republished, is `text`'s.
+Which items get a fetch (new ones only, one fetch each) is the cycle's business
+(`aggregator.cycle`), per-host politeness `retrieve`'s; what decisions read of the text, and
+how it is republished, is `text`'s.
 """
 
 from __future__ import annotations
