@@ -208,7 +208,7 @@ def feeds_test(ctx: Context, url: str, page: bool, full_text: bool, limit: int, 
     from pydantic import TypeAdapter, ValidationError
 
     from aggregator.entities import FeedForUpdate
-    from aggregator.pipeline.poll import try_source
+    from aggregator.pipeline.retrieve import try_source
     from aggregator.selectors import PageSelectors
 
     page = page or any(selectors.values())
