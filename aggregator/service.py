@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING
 from aggregator import websub
 from aggregator.entities import CycleOutcome, FeedForUpdate, FeedOutcome, TopicDecision
 from aggregator.pipeline import embeddings
-from aggregator.pipeline.classify import LabelledText, TopicClassifier, TopicInput
 from aggregator.cycle import StoryPlacer, poll_cycle
+from aggregator.pipeline.classify import LabelledText, TopicClassifier, TopicInput
 from aggregator.settings import Settings
-from aggregator.storage import Storage, editorial
-from aggregator.storage import items as item_store
-from aggregator.storage.retention import Pruned, prune
+from aggregator.storage import Storage
+from aggregator.storage.retention import Pruned
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
@@ -65,14 +64,13 @@ class Service:
 
     def fit_classifier(self) -> TopicClassifier:
         """Fit on the shipped examples plus every editor's standing topic correction."""
-        with self.storage.read() as session:
-            corrections = [LabelledText(c.title, c.summary, c.topic) for c in editorial.corrections(session)]
+        corrections = [LabelledText(c.title, c.summary, c.topic) for c in self.storage.editorial.corrections()]
         return TopicClassifier.from_settings(self.settings, corrections)
 
     def reclassify(self, on_batch: Callable[[int], None] | None = None) -> int:
         """Refit, then recompute the topics of every stored item an editor has not set."""
         self.classifier = self.fit_classifier()
-        return item_store.reclassify(self.storage, self.classify_stored, self.clock(), on_batch=on_batch)
+        return self.storage.items.reclassify(self.classify_stored, self.clock(), on_batch=on_batch)
 
     def classify_stored(self, title: str, summary: str, categories: Sequence[str], feed_topic: str | None) -> TopicDecision:
         return self.classifier.classify(TopicInput(title, summary, tuple(categories), feed_topic))
@@ -89,7 +87,7 @@ class Service:
     def prune(self) -> Pruned:
         """Delete stories older than `[retention] keep_days`, in batches."""
         cutoff = self.clock() - timedelta(days=self.settings.retention.keep_days)
-        return prune(self.storage, cutoff, self.settings.retention.batch)
+        return self.storage.retention.prune(cutoff, self.settings.retention.batch)
 
     def poll(
         self, include_all: bool = False, feeds: Sequence[FeedForUpdate] | None = None,

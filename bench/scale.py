@@ -100,22 +100,17 @@ def _label(name: str) -> str:
 
 
 def _version_read_ms(path: Path, repeats: int) -> float | None:
-    """Median milliseconds of `queries.data_version`, the page cache's fingerprint query."""
+    """Median milliseconds of `Storage.reads.data_version`, the page cache's fingerprint query."""
     from aggregator.service import Service
     from aggregator.settings import settings_from_dict
-    from aggregator.storage import queries
 
-    read = getattr(queries, "data_version", None)
-    if read is None:
-        return None
     storage = Service(settings_from_dict(config_dict(path, []))).storage
     now = datetime.now(UTC)
     timings = []
     for _ in range(repeats + 1):
-        with storage.read() as session:
-            started = time.perf_counter()
-            read(session, now)
-            timings.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        storage.reads.data_version(now)
+        timings.append(time.perf_counter() - started)
     storage.close()
     return 1000 * statistics.median(timings[1:])
 

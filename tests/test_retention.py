@@ -6,7 +6,6 @@ from sqlalchemy import func, select
 
 from aggregator import editing
 from aggregator.storage.models import EditorialAction, Item, Story
-from aggregator.storage.retention import prune
 from conftest import NOW
 
 
@@ -21,10 +20,10 @@ def test_prune_removes_old_stories_but_keeps_corrected_items(service, client):
     editing.apply(service, "editor", "set_topic", item_id=fire["id"], topic="city")
     assert count(service, Item) == 9
 
-    nothing = prune(service.storage, NOW - timedelta(days=90), batch=2)
+    nothing = service.storage.retention.prune(NOW - timedelta(days=90), batch=2)
     assert (nothing.stories, nothing.items) == (0, 0)
 
-    done = prune(service.storage, NOW + timedelta(days=1), batch=2)
+    done = service.storage.retention.prune(NOW + timedelta(days=1), batch=2)
     assert done.items == 8 and count(service, Item) == 1
     with service.storage.read() as session:
         assert session.scalar(select(Item.title)) == fire["title"]
@@ -42,7 +41,7 @@ def test_pages_cached_before_a_prune_are_not_served_after_it(service, client):
     before = client.get("/")
     assert before.status_code == 200 and "Трамваи" in before.data.decode()
 
-    prune(service.storage, NOW + timedelta(days=1))
+    service.storage.retention.prune(NOW + timedelta(days=1))
 
     assert client.get("/", headers={"If-None-Match": before.headers["ETag"]}).status_code == 200
     assert "Трамваи" not in client.get("/").data.decode()

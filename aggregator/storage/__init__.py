@@ -1,7 +1,7 @@
 """Storage: the one facade through which everything reads and writes the database.
 
-`Storage.feeds` manages feeds and their health; `storage.items` (module) writes items and
-stories inside a transaction from `Storage.transaction()`; `Storage.reads` reads them back for
+`Storage.feeds` manages feeds and their health; `Storage.items` reads what a feed's decision
+needs and writes the decision (a `FeedIntent`) in one transaction; `Storage.reads` reads them back for
 pages, feeds, the API, metrics and WebSub; `Storage.editorial` applies and records editors'
 corrections; `Storage.retention` prunes old stories. Each opens its own sessions. `ping()` and
 `on_commit()` serve readiness and the page cache.
@@ -44,6 +44,9 @@ class Storage:
     def create_schema(self) -> None:
         """Bring the database to the current schema (Alembic migrations; a new one is made whole)."""
         migrate.upgrade(self.engine)
+
+    # A session of one's own, for tests and one-off tools that inspect the database; the
+    # service's code goes through the stores above, which open their own.
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

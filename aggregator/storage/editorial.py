@@ -133,8 +133,7 @@ class Editorial:
 
 
 def corrections(session: Session) -> list[Correction]:
-    """The topic each corrected item ended with (its latest standing correction). Kept for
-    `Service.fit_classifier` until it asks `Storage.editorial.corrections()`."""
+    """The topic each corrected item ended with (its latest standing correction)."""
     query = (
         select(Item.title, Item.summary, Item.topic)
         .where(Item.topic_locked.is_(True), Item.topic.is_not(None))

@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -35,9 +35,6 @@ from aggregator.pipeline.text import DECISION_CHARS, decision_text
 from aggregator.storage.db import from_db, to_db
 from aggregator.storage.feeds import holder_of, write_feed_update
 from aggregator.storage.models import Feed, Item, ItemTopic, Story
-
-if TYPE_CHECKING:
-    from aggregator.storage import Storage
 
 STORY_PLACEMENT_LOCK = 0x53746F72  # any constant shared by every poller
 T = TypeVar("T")
@@ -59,6 +56,10 @@ class ItemStore:
             changed = [item_id for item_id, _ in plan_item_changes(feed_id, items, by_guid, by_url).updated]
             holder = holder_of(session, moved_to, feed_id) if moved_to else None
             return StoredForUpdate(by_guid, by_url, stored_full_texts(session, changed), holder)
+
+    def reclassify(self, classify: Classify, now: datetime, batch: int = 500, on_batch: Callable[[int], None] | None = None) -> int:
+        """Recompute the topics of every stored item an editor has not set (see `reclassify`)."""
+        return reclassify(self._sessions, classify, now, batch, on_batch)
 
     def recent_members(self, since: datetime, after_id: int = 0) -> list[MemberRow]:
         with self._sessions() as session:
@@ -288,14 +289,14 @@ def _chunks(values: Sequence[T], size: int = 500) -> Iterable[Sequence[T]]:
 
 
 def reclassify(
-    storage: Storage, classify: Classify, now: datetime, batch: int = 500, on_batch: Callable[[int], None] | None = None,
+    sessions: sessionmaker[Session], classify: Classify, now: datetime, batch: int = 500, on_batch: Callable[[int], None] | None = None,
 ) -> int:
     """Recompute topics of every item not locked by an editor, in batches of `batch`, one
     transaction each; stories follow their members, and an item whose topics change counts as
     updated at `now` (so cached pages and feeds are rebuilt). Returns how many items were looked at."""
     last_id, done = 0, 0
     while True:
-        with storage.transaction() as session:
+        with sessions.begin() as session:
             query = (
                 select(Item).options(selectinload(Item.feed), selectinload(Item.topics))
                 .where(Item.id > last_id, Item.topic_locked.is_(False)).order_by(Item.id).limit(batch)

@@ -12,16 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator.storage.db import to_db
 from aggregator.storage.models import Item, ItemTopic, Story
-
-if TYPE_CHECKING:
-    from aggregator.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -63,11 +59,6 @@ class Retention:
             item_ids = list(session.scalars(query.limit(batch)))
             _delete_items(session, item_ids)
             return len(item_ids)
-
-
-def prune(storage: Storage, cutoff: datetime, batch: int = 500) -> Pruned:
-    """Kept for `Service.prune` until it asks `Storage.retention.prune` itself."""
-    return storage.retention.prune(cutoff, batch)
 
 
 def _delete_items(session: Session, item_ids: list[int]) -> None:
