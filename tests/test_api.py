@@ -1,4 +1,4 @@
-"""The JSON API in the shapes DESIGN.md fixes, with paging that never repeats or skips."""
+"""The JSON API in its fixed shapes, with paging that never repeats or skips."""
 
 import pytest
 

@@ -12,7 +12,7 @@ worker past `total_timeout`. The body is decompressed here (gzip, deflate) a pie
 time and the size limit counts decompressed bytes, so a compression bomb never inflates
 past it. HTTP hints for the schedule (Cache-Control / Expires, Retry-After) are read into
 `Fetched.fresh_for` and `FetchError.retry_after`. Parsing is left to `parse`, deciding when
-to poll again to `schedule`, and per-host politeness to `poll`.
+to poll again to `schedule`, and per-host politeness to `retrieve`.
 """
 
 from __future__ import annotations

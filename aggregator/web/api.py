@@ -1,4 +1,4 @@
-"""JSON API: items, stories, topics and feeds, in the shapes DESIGN.md fixes.
+"""JSON API: items, stories, topics and feeds, in the shapes its users rely on (the public contract: these field names are fixed).
 
 Items, stories and topics are public reads of the data alone: like the pages, each answer is
 rendered once per data version and then served from the page cache with ETag and 304
