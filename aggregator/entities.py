@@ -19,7 +19,7 @@ from aggregator.selectors import PageSelectors
 
 @dataclass(frozen=True)
 class FeedForUpdate:
-    """What the fetch and poll stages need to know about a stored feed (or news-list page)."""
+    """What the retrieve and decide stages need to know about a stored feed (or news-list page)."""
 
     id: int
     url: str
@@ -28,7 +28,7 @@ class FeedForUpdate:
     last_modified: str | None = None
     body_hash: str | None = None
     consecutive_errors: int = 0
-    status: str = "new"  # its health as last recorded (see `pipeline.decide.feed_health`)
+    status: str = "new"  # its health as last recorded (see `pipeline.decide.feed_update`)
     last_error: str | None = None
     interval: timedelta = timedelta(minutes=15)
     topic_hint: str | None = None
