@@ -9,28 +9,19 @@ Domain errors become HTTP statuses here and only here: NotFound -> 404, InvalidR
 
 from __future__ import annotations
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from aggregator.errors import InvalidRequest, NotFound
-from aggregator.service import Service
-
-
-def service() -> Service:
-    return service_of(current_app)
-
-
-def service_of(app: Flask) -> Service:
-    return app.extensions["aggregator"]
+from aggregator.web import admin, admin_api, api, auth, caching, feeds, formatting, health, pages
+from aggregator.web.current import service, service_of
 
 
 CACHED_BLUEPRINTS = ("pages", "feeds", "api")
 
 
 def init_app(app: Flask) -> None:
-    from aggregator.web import admin, admin_api, api, auth, caching, feeds, formatting, health, pages
-
     svc = service_of(app)
     settings = svc.settings
     formatting.init_app(app, settings.service.language, settings.service.tz)

@@ -10,7 +10,7 @@ from flask import Blueprint, request
 from aggregator import editing
 from aggregator.errors import InvalidRequest
 from aggregator.storage.editorial import ActionView
-from aggregator.web import service
+from aggregator.web.current import service
 from aggregator.web.auth import csrf, token_required
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/admin")

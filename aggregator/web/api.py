@@ -15,7 +15,7 @@ from aggregator.errors import InvalidRequest
 from aggregator.pipeline.classify import TopicInput
 from aggregator.storage import FeedView
 from aggregator.storage.views import ItemView, StoryView
-from aggregator.web import service
+from aggregator.web.current import service
 from aggregator.web.caching import conditional
 
 bp = Blueprint("api", __name__, url_prefix="/api")

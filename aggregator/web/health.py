@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from aggregator import metrics
 from aggregator.service import Service
-from aggregator.web import service
+from aggregator.web.current import service
 
 bp = Blueprint("health", __name__)
 STALE_TICKS = 3  # ticks without a finished poll cycle before the process is no longer ready
