@@ -155,8 +155,14 @@ def feeds_list(ctx: Context) -> None:
     table = Table("id", "name", "url", "status", "last error", "last fetched", "next check", "items", box=None)
     for feed in ctx.service.storage.feeds.list(ctx.service.clock()):
         table.add_row(
-            str(feed.id), feed.name, feed.url, feed.status, feed.last_error or "", _when(feed.last_fetched),
-            _when(feed.next_check), str(feed.items_total),
+            str(feed.id),
+            feed.name,
+            feed.url,
+            feed.status,
+            feed.last_error or "",
+            _when(feed.last_fetched),
+            _when(feed.next_check),
+            str(feed.items_total),
         )
     Console(width=200).print(table)
 

@@ -97,14 +97,18 @@ def poll_cycle(
         feeds = storage.feeds.claim(now, timedelta(minutes=settings.polling.lease_minutes))
     policy = FetchPolicy.from_settings(settings.polling)
     cycle = _Cycle(
-        storage, classifier, stories or StoryPlacer(timedelta(hours=settings.stories.window_hours)),
+        storage,
+        classifier,
+        stories or StoryPlacer(timedelta(hours=settings.stories.window_hours)),
         SponsoredRules.build(**settings.sponsored.model_dump()),
-        timedelta(hours=settings.polling.max_backoff_hours), now,
+        timedelta(hours=settings.polling.max_backoff_hours),
+        now,
     )
     outcomes, started = [], time.monotonic()
     jobs = settings.polling.concurrency if any(feed.full_text for feed in feeds) else len(feeds)  # articles are jobs too
     workers = max(1, min(settings.polling.concurrency, jobs))
     with make_client(policy, workers) as client:
+
         def work(feed: FeedForUpdate) -> Retrieved:
             return retrieve(feed, policy, client, now, settings.polling.max_items_per_feed, fetcher, settings.service.tz)
 

@@ -47,7 +47,12 @@ def today(now: datetime, tz: ZoneInfo) -> date:
 
 
 def build_digest(
-    day: date, stories: Sequence[StoryView], topics: Mapping[str, str], other_title: str, per_topic: int, now: datetime,
+    day: date,
+    stories: Sequence[StoryView],
+    topics: Mapping[str, str],
+    other_title: str,
+    per_topic: int,
+    now: datetime,
 ) -> Digest:
     """`topics` maps slug to title, in display order; pinned stories lead their topic."""
     grouped: dict[str, list[StoryView]] = {slug: [] for slug in [*topics, OTHER]}

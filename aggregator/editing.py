@@ -14,7 +14,11 @@ PIN_FOR = timedelta(days=1)
 
 
 def apply(
-    service: Service, who: str, action: str, item_id: int | None = None, story_id: int | None = None,
+    service: Service,
+    who: str,
+    action: str,
+    item_id: int | None = None,
+    story_id: int | None = None,
     topic: str | None = None,
 ) -> ActionView:
     now, editorial = service.clock(), service.storage.editorial

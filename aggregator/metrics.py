@@ -28,21 +28,25 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 FETCHES = Counter("aggregator_fetches_total", "Feed fetches by outcome status", ["status"])
 FETCH_SECONDS = Histogram(
-    "aggregator_fetch_seconds", "Duration of one feed fetch (HTTP, redirects included), whatever its outcome",
+    "aggregator_fetch_seconds",
+    "Duration of one feed fetch (HTTP, redirects included), whatever its outcome",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60),
 )
 ITEMS_INGESTED = Counter("aggregator_items_ingested_total", "New items stored")
 CYCLE_SECONDS = Histogram("aggregator_poll_cycle_seconds", "Duration of a poll cycle", buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300))
 LAST_CYCLE = Gauge(
-    "aggregator_last_poll_cycle_timestamp_seconds", "Unix time the last poll cycle of this process finished",
+    "aggregator_last_poll_cycle_timestamp_seconds",
+    "Unix time the last poll cycle of this process finished",
     multiprocess_mode="max",
 )
 INTERNAL_ERRORS = Counter(
-    "aggregator_internal_errors_total", "Bugs of ours (or database failures) met while handling a feed, by the step that met them",
+    "aggregator_internal_errors_total",
+    "Bugs of ours (or database failures) met while handling a feed, by the step that met them",
     ["step"],
 )
 STORY_LOCK_SECONDS = Histogram(
-    "aggregator_story_lock_seconds", "How long storing one feed's new items held the story lock",
+    "aggregator_story_lock_seconds",
+    "How long storing one feed's new items held the story lock",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 NO_TOPIC = "none"  # the `topic` label of items the classifier left without a topic

@@ -28,11 +28,25 @@ def start(service: Service, blocking: bool = False) -> BaseScheduler:
     """Start ticking every `[polling] tick_seconds`, the first tick at once."""
     scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler(daemon=True)
     scheduler.add_job(
-        _tick, "interval", args=[service], seconds=service.settings.polling.tick_seconds,
-        id="poll", max_instances=1, coalesce=True, next_run_time=datetime.now(service.settings.service.tz),
+        _tick,
+        "interval",
+        args=[service],
+        seconds=service.settings.polling.tick_seconds,
+        id="poll",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(service.settings.service.tz),
     )
-    scheduler.add_job(_prune, "interval", args=[service], hours=24, id="prune", max_instances=1, coalesce=True,
-                      next_run_time=datetime.now(service.settings.service.tz) + timedelta(minutes=5))
+    scheduler.add_job(
+        _prune,
+        "interval",
+        args=[service],
+        hours=24,
+        id="prune",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(service.settings.service.tz) + timedelta(minutes=5),
+    )
     service.scheduler = scheduler
     scheduler.start()
     return scheduler

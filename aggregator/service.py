@@ -32,7 +32,10 @@ def utc_now() -> datetime:
 
 class Service:
     def __init__(
-        self, settings: Settings, clock: Callable[[], datetime] = utc_now, classifier: TopicClassifier | None = None,
+        self,
+        settings: Settings,
+        clock: Callable[[], datetime] = utc_now,
+        classifier: TopicClassifier | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -90,7 +93,9 @@ class Service:
         return self.storage.retention.prune(cutoff, self.settings.retention.batch)
 
     def poll(
-        self, include_all: bool = False, feeds: Sequence[FeedForUpdate] | None = None,
+        self,
+        include_all: bool = False,
+        feeds: Sequence[FeedForUpdate] | None = None,
         on_feed: Callable[[FeedOutcome], None] | None = None,
     ) -> CycleOutcome:
         """One poll cycle, then the WebSub hub told what changed; cycles in this process never overlap."""
@@ -100,7 +105,13 @@ class Service:
                 if feeds is None:
                     feeds = self.claim(include_all)
                 outcome = poll_cycle(
-                    self.storage, self.settings, self.classifier, now, feeds=feeds, on_feed=on_feed, stories=self.stories,
+                    self.storage,
+                    self.settings,
+                    self.classifier,
+                    now,
+                    feeds=feeds,
+                    on_feed=on_feed,
+                    stories=self.stories,
                 )
                 self.last_cycle_at = self.clock()
             finally:

@@ -218,7 +218,11 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
     if env.get("AGGREGATOR_DATABASE_URL"):
         raw.setdefault("database", {})["url"] = env["AGGREGATOR_DATABASE_URL"]
     raw.setdefault("admin", {})
-    for key, var in (("password", "AGGREGATOR_ADMIN_PASSWORD"), ("token", "AGGREGATOR_ADMIN_TOKEN"), ("secret_key", "AGGREGATOR_SECRET_KEY")):
+    for key, var in (
+        ("password", "AGGREGATOR_ADMIN_PASSWORD"),
+        ("token", "AGGREGATOR_ADMIN_TOKEN"),
+        ("secret_key", "AGGREGATOR_SECRET_KEY"),
+    ):
         if env.get(var):
             raw["admin"][key] = env[var]
     settings = settings_from_dict(raw, source=str(config_path), base_dir=config_path.parent)
@@ -266,7 +270,7 @@ def _anchor_sqlite(url: str, base_dir: Path) -> str:
     prefix = "sqlite:///"
     if not url.startswith(prefix) or url == prefix or url.startswith(prefix + "/") or ":memory:" in url:
         return url
-    return prefix + str((base_dir / url[len(prefix):]).resolve())
+    return prefix + str((base_dir / url[len(prefix) :]).resolve())
 
 
 def _describe(exc: ValidationError) -> str:

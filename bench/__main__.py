@@ -111,9 +111,13 @@ def _plain(value: Any) -> Any:
 
 def _write(path: Path, quick: bool, wanted: list[str], rows: list[Row], results: dict, seconds: float) -> None:
     document = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick, "measures": wanted,
-        "seconds": round(seconds, 1), "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "table": [r.as_dict() for r in rows], "results": _plain(results),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": quick,
+        "measures": wanted,
+        "seconds": round(seconds, 1),
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "table": [r.as_dict() for r in rows],
+        "results": _plain(results),
     }
     path.write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
 

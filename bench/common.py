@@ -75,8 +75,10 @@ def _fmt(value: Any) -> str:
 def print_table(rows: Iterable[Row], out=sys.stdout) -> None:
     rows = list(rows)
     header = ("measure", "ratio", "target", "result")
-    cells = [(r.measure, "-" if r.ratio is None else f"{r.ratio:.3g}" + ("" if r.unit == "×" else f" {r.unit}"),
-              r.target_text, r.verdict) for r in rows]
+    cells = [
+        (r.measure, "-" if r.ratio is None else f"{r.ratio:.3g}" + ("" if r.unit == "×" else f" {r.unit}"), r.target_text, r.verdict)
+        for r in rows
+    ]
     widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(header)]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
     print(line, file=out)
@@ -132,8 +134,22 @@ class FeedServerProcess(ChildProcess):
     """`bench.feedserver` in a child process; `url(n)` is feed n's address."""
 
     def __init__(self, feeds: int, items: int, latency: float, now: float, seed: int = SEED, hosts: bool = True) -> None:
-        args = [PYTHON, "-m", "bench.feedserver", "--feeds", str(feeds), "--items", str(items),
-                "--latency", str(latency), "--seed", str(seed), "--now", str(now), *(["--hosts"] if hosts else [])]
+        args = [
+            PYTHON,
+            "-m",
+            "bench.feedserver",
+            "--feeds",
+            str(feeds),
+            "--items",
+            str(items),
+            "--latency",
+            str(latency),
+            "--seed",
+            str(seed),
+            "--now",
+            str(now),
+            *(["--hosts"] if hosts else []),
+        ]
         self.feeds = feeds
         self.hosts = hosts
         self.process = subprocess.Popen(args, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -176,7 +192,11 @@ def stop(process: subprocess.Popen, grace: float) -> None:
 def run_child(module: str, *args: str, env: dict[str, str] | None = None, timeout: float = 3600) -> dict:
     """Run `python -m module args...` and return the JSON object on its last stdout line."""
     done = subprocess.run(
-        [PYTHON, "-m", module, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+        [PYTHON, "-m", module, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

@@ -54,9 +54,15 @@ def one_cycle(service: Service) -> dict[str, float]:
     feeds = outcome.feeds
     errors = [f for f in feeds if f.error]
     return {
-        "seconds": wall, "cpu_seconds": cpu, "feeds": len(feeds), "new": sum(f.new for f in feeds),
-        "updated": sum(f.updated for f in feeds), "not_modified": sum(1 for f in feeds if f.not_modified),
-        "errors": len(errors), "first_error": errors[0].error if errors else None, "peak_rss_mb": peak_rss_mb(),
+        "seconds": wall,
+        "cpu_seconds": cpu,
+        "feeds": len(feeds),
+        "new": sum(f.new for f in feeds),
+        "updated": sum(f.updated for f in feeds),
+        "not_modified": sum(1 for f in feeds if f.not_modified),
+        "errors": len(errors),
+        "first_error": errors[0].error if errors else None,
+        "peak_rss_mb": peak_rss_mb(),
         "lock_ms": sorted(1000 * f.locked_seconds for f in feeds if f.locked_seconds),
     }
 

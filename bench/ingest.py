@@ -35,24 +35,36 @@ def run(quick: bool = False, feeds: int | None = None, rounds: int | None = None
             results.append(_round(child, feeds))
     best = sorted(results, key=lambda r: r["ratio"])[len(results) // 2]
     row = Row(
-        "ingest: pipeline items/s ÷ feedparser.parse items/s", median(r["ratio"] for r in results), TARGET,
+        "ingest: pipeline items/s ÷ feedparser.parse items/s",
+        median(r["ratio"] for r in results),
+        TARGET,
         raw={
-            "feeds": feeds, "items": feeds * ITEMS_PER_FEED, "rounds": rounds,
-            "pipeline_items_per_s": best["pipeline_items_per_s"], "feedparser_items_per_s": best["feedparser_items_per_s"],
-            "pipeline_ms_per_item": 1000 / best["pipeline_items_per_s"], "feedparser_ms_per_item": 1000 / best["feedparser_items_per_s"],
-            "pipeline_cpu_ms_per_item": best["pipeline_cpu_ms_per_item"], "stored": best["stored"],
+            "feeds": feeds,
+            "items": feeds * ITEMS_PER_FEED,
+            "rounds": rounds,
+            "pipeline_items_per_s": best["pipeline_items_per_s"],
+            "feedparser_items_per_s": best["feedparser_items_per_s"],
+            "pipeline_ms_per_item": 1000 / best["pipeline_items_per_s"],
+            "feedparser_ms_per_item": 1000 / best["feedparser_items_per_s"],
+            "pipeline_cpu_ms_per_item": best["pipeline_cpu_ms_per_item"],
+            "stored": best["stored"],
             "start_up_s": best["start_up_seconds"],
         },
         note="start-up (classifier fit, word vectors) excluded from the timing, reported as start_up_s",
     )
     ceiling = Row(
-        "ingest ceiling: parse + normalise alone ÷ feedparser.parse", median(r["ceiling"] for r in results), None,
+        "ingest ceiling: parse + normalise alone ÷ feedparser.parse",
+        median(r["ceiling"] for r in results),
+        None,
         raw={"first_stages_ms_per_item": median(r["first_stages_ms_per_item"] for r in results)},
         note="the best ingest ratio possible if classifying, story placement and storage cost nothing",
     )
     held = sorted(ms for r in results for ms in r["lock_ms"])
     lock = Row(
-        "ingest: story lock held per feed, p50", percentile(held, 0.5), None, unit=" ms",
+        "ingest: story lock held per feed, p50",
+        percentile(held, 0.5),
+        None,
+        unit=" ms",
         raw={"p50_ms": percentile(held, 0.5), "p95_ms": percentile(held, 0.95), "max_ms": held[-1] if held else 0.0, "feeds": len(held)},
         note=f"p95 {percentile(held, 0.95):.1f} ms; from taking the lock to the commit, {ITEMS_PER_FEED} new items a feed",
     )
@@ -72,9 +84,13 @@ def _round(child: dict, feeds: int) -> dict:
     pipeline = items / cycle["seconds"]
     baseline = (child["baseline_before"]["items_per_s"] + child["baseline_after"]["items_per_s"]) / 2
     return {
-        "ratio": pipeline / baseline, "pipeline_items_per_s": pipeline, "feedparser_items_per_s": baseline,
-        "pipeline_seconds": cycle["seconds"], "pipeline_cpu_ms_per_item": 1000 * cycle["cpu_seconds"] / items,
-        "stored": cycle["new"], "start_up_seconds": child["start_up_seconds"],
+        "ratio": pipeline / baseline,
+        "pipeline_items_per_s": pipeline,
+        "feedparser_items_per_s": baseline,
+        "pipeline_seconds": cycle["seconds"],
+        "pipeline_cpu_ms_per_item": 1000 * cycle["cpu_seconds"] / items,
+        "stored": cycle["new"],
+        "start_up_seconds": child["start_up_seconds"],
         "document_bytes": child["document_bytes"],
         "ceiling": child["first_stages"]["items_per_s"] / baseline,
         "first_stages_ms_per_item": 1000 / child["first_stages"]["items_per_s"],

@@ -39,10 +39,20 @@ def run(quick: bool = False) -> dict:
     cold = fleet.cold["cycles"][0]
     common = {"feeds": fleet.feeds, "items_stored": cold["new"], "concurrency": concurrency, "latency_s": fleet.latency}
     rows = [
-        Row("poll: steady cycle wall ÷ ideal", wall / ideal, TARGET_RATIO, at_least=False,
-            raw={**common, "wall_s": wall, "ideal_s": ideal, "cycles": [round(c["seconds"], 3) for c in cycles],
-                 "server_answers": answers}),
-        Row("poll: CPU per unchanged feed", cpu_ms, TARGET_CPU_MS, at_least=False, unit="ms",
-            raw={"cpu_s_per_cycle": [round(c["cpu_seconds"], 3) for c in cycles], "feeds": fleet.feeds}),
+        Row(
+            "poll: steady cycle wall ÷ ideal",
+            wall / ideal,
+            TARGET_RATIO,
+            at_least=False,
+            raw={**common, "wall_s": wall, "ideal_s": ideal, "cycles": [round(c["seconds"], 3) for c in cycles], "server_answers": answers},
+        ),
+        Row(
+            "poll: CPU per unchanged feed",
+            cpu_ms,
+            TARGET_CPU_MS,
+            at_least=False,
+            unit="ms",
+            raw={"cpu_s_per_cycle": [round(c["cpu_seconds"], 3) for c in cycles], "feeds": fleet.feeds},
+        ),
     ]
     return {"rows": rows, "steady": child}

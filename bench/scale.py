@@ -79,24 +79,44 @@ def run(quick: bool = False) -> dict:
     rows = []
     for name, by_size in timings.items():
         small_ms, large_ms = (1000 * statistics.median(by_size[s]) for s in (SMALL, large))
-        rows.append(Row(
-            f"scale: {_label(name)} latency at {large // 1000}k ÷ at {SMALL // 1000}k items", large_ms / small_ms,
-            None if name.endswith("_cached") else TARGET, at_least=False,
-            raw={"ms_small": small_ms, "ms_large": large_ms, "requests_each": len(by_size[SMALL]),
-                 "worst_url_ratio": _worst(name, paths[name], by_size, repeats, SMALL, large)},
-        ))
+        rows.append(
+            Row(
+                f"scale: {_label(name)} latency at {large // 1000}k ÷ at {SMALL // 1000}k items",
+                large_ms / small_ms,
+                None if name.endswith("_cached") else TARGET,
+                at_least=False,
+                raw={
+                    "ms_small": small_ms,
+                    "ms_large": large_ms,
+                    "requests_each": len(by_size[SMALL]),
+                    "worst_url_ratio": _worst(name, paths[name], by_size, repeats, SMALL, large),
+                },
+            )
+        )
     if version_ms[SMALL] is not None:
-        rows.append(Row(f"scale: page-cache data_version read at {large // 1000}k ÷ at {SMALL // 1000}k items",
-                        version_ms[large] / version_ms[SMALL], None, at_least=False,
-                        raw={"ms_small": version_ms[SMALL], "ms_large": version_ms[large]}))
-    rows[0].raw.update({"build_s_small": builds[SMALL], "build_s_large": builds[large],
-                        "db_mb_large": sizes[large] / 2**20, "per_day": PER_DAY})
+        rows.append(
+            Row(
+                f"scale: page-cache data_version read at {large // 1000}k ÷ at {SMALL // 1000}k items",
+                version_ms[large] / version_ms[SMALL],
+                None,
+                at_least=False,
+                raw={"ms_small": version_ms[SMALL], "ms_large": version_ms[large]},
+            )
+        )
+    rows[0].raw.update(
+        {"build_s_small": builds[SMALL], "build_s_large": builds[large], "db_mb_large": sizes[large] / 2**20, "per_day": PER_DAY}
+    )
     return {"rows": rows}
 
 
 def _label(name: str) -> str:
-    return {"api_items": "/api/items?topic=X&limit=50", "digest": "digest page / (render)", "search": "/search?q=… (render)",
-            "digest_cached": "digest page / (cache hit)", "search_cached": "/search?q=… (cache hit)"}[name]
+    return {
+        "api_items": "/api/items?topic=X&limit=50",
+        "digest": "digest page / (render)",
+        "search": "/search?q=… (render)",
+        "digest_cached": "digest page / (cache hit)",
+        "search_cached": "/search?q=… (cache hit)",
+    }[name]
 
 
 def _version_read_ms(path: Path, repeats: int) -> float | None:
@@ -180,14 +200,27 @@ def build_database(path: Path, size: int, now: datetime, pool: list) -> None:
     rnd = random.Random(SEED)
     with engine.begin() as db:
         db.execute(text("PRAGMA journal_mode=WAL"))
-        triggers = db.execute(text(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'items' AND sql LIKE '%INSERT ON items%'"
-        )).all()
+        triggers = db.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'items' AND sql LIKE '%INSERT ON items%'")
+        ).all()
         for name, _sql in triggers:
             db.execute(text(f'DROP TRIGGER "{name}"'))
-        db.execute(insert(Feed.__table__), [
-            {"id": n + 1, "url": f"https://{outlet(n)[0]}/rss", "name": outlet(n)[1], "from_config": False, "enabled": True,
-             "status": "ok", "consecutive_errors": 0, "created_at": to_db(now - size * step)} for n in range(FEEDS)])
+        db.execute(
+            insert(Feed.__table__),
+            [
+                {
+                    "id": n + 1,
+                    "url": f"https://{outlet(n)[0]}/rss",
+                    "name": outlet(n)[1],
+                    "from_config": False,
+                    "enabled": True,
+                    "status": "ok",
+                    "consecutive_errors": 0,
+                    "created_at": to_db(now - size * step),
+                }
+                for n in range(FEEDS)
+            ],
+        )
     item_id, story_id = 0, 0
     items, stories, links = [], [], []
     for back in range(size - 1, -1, -1):  # oldest first, so ids grow with time
@@ -204,17 +237,35 @@ def build_database(path: Path, size: int, now: datetime, pool: list) -> None:
         story["updated_at"] = published
         feed_id = 1 + (item_id * 7 + story["item_count"]) % FEEDS
         url = f"https://{outlet(feed_id - 1)[0]}/news/{item_id}"
-        items.append({
-            "id": item_id, "feed_id": feed_id, "story_id": story_id, "guid": url, "url": url, "canonical_url": url,
-            "title": title, "summary": summary, "content_html": f"<p>{summary}</p>", "categories": ["Новости"],
-            "content_hash": content_hash, "published_at": published, "fetched_at": published, "updated_at": published,
-            "topic": topic, "topic_confidence": 0.8, "search_lemmas": lemmas, "sponsored": False, "hidden": False,
-            "topic_locked": False,
-        })
+        items.append(
+            {
+                "id": item_id,
+                "feed_id": feed_id,
+                "story_id": story_id,
+                "guid": url,
+                "url": url,
+                "canonical_url": url,
+                "title": title,
+                "summary": summary,
+                "content_html": f"<p>{summary}</p>",
+                "categories": ["Новости"],
+                "content_hash": content_hash,
+                "published_at": published,
+                "fetched_at": published,
+                "updated_at": published,
+                "topic": topic,
+                "topic_confidence": 0.8,
+                "search_lemmas": lemmas,
+                "sponsored": False,
+                "hidden": False,
+                "topic_locked": False,
+            }
+        )
         links.append({"item_id": item_id, "topic": topic, "score": 0.8, "published_at": published})
         if rnd.random() < 0.3:
-            links.append({"item_id": item_id, "topic": rnd.choice([t for t in _topics() if t != topic]), "score": 0.3,
-                          "published_at": published})
+            links.append(
+                {"item_id": item_id, "topic": rnd.choice([t for t in _topics() if t != topic]), "score": 0.3, "published_at": published}
+            )
         if len(items) >= BATCH:
             _flush(engine, items, stories, links, Item, Story, ItemTopic)
     _flush(engine, items, stories, links, Item, Story, ItemTopic, final=True)

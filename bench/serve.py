@@ -58,16 +58,24 @@ def run(quick: bool = False) -> dict:
         env = {"AGGREGATOR_CONFIG": str(config), "AGGREGATOR_DATABASE_URL": f"sqlite:///{folder / 'serve.db'}"}
         with Gunicorn("aggregator:create_app()", env, "/healthz") as app, Gunicorn("bench.hello:app", {}, "/") as hello:
             paths = probe(app.base)
-            plan = [("atom", app.base + paths["atom"], ()),
-                    ("atom_304", app.base + paths["atom"], ("-H", f"If-None-Match: {paths['etag']}")),
-                    ("digest", app.base + "/", ()), ("api_items", app.base + "/api/items", ()),
-                    ("digest_render", app.base + "/", ("-s", str(script)))]
+            plan = [
+                ("atom", app.base + paths["atom"], ()),
+                ("atom_304", app.base + paths["atom"], ("-H", f"If-None-Match: {paths['etag']}")),
+                ("digest", app.base + "/", ()),
+                ("api_items", app.base + "/api/items", ()),
+                ("digest_render", app.base + "/", ("-s", str(script))),
+            ]
             measured = [_round(plan, hello.base + "/", seconds) for _ in range(rounds)]
     rows = []
     for name, target in TARGETS.items():
         ratios = [m[name] / m[f"{name}_hello"] for m in measured]
-        raw = {"rps": round(median(m[name] for m in measured), 1), "hello_rps": round(median(m[f"{name}_hello"] for m in measured), 1),
-               "rounds": rounds, "wrk": f"-t1 -c{WRK_CONNECTIONS} -d{seconds}s", "gunicorn": "-w 2 (sync)"}
+        raw = {
+            "rps": round(median(m[name] for m in measured), 1),
+            "hello_rps": round(median(m[f"{name}_hello"] for m in measured), 1),
+            "rounds": rounds,
+            "wrk": f"-t1 -c{WRK_CONNECTIONS} -d{seconds}s",
+            "gunicorn": "-w 2 (sync)",
+        }
         if name.startswith("digest"):
             raw["stories_today"] = paths["digest_stories"]
         if name.startswith("atom"):
@@ -106,8 +114,13 @@ def probe(base: str) -> dict:
         items = client.get("/api/items", params={"limit": 1})
         items.raise_for_status()
         feeds = client.get("/api/feeds").json()["feeds"]
-    return {"atom": f"/feeds/{TOPIC}.atom", "etag": etag, "atom_bytes": len(atom.content),
-            "digest_stories": digest.text.count('class="story'), "items": sum(f.get("items_total", 0) for f in feeds)}
+    return {
+        "atom": f"/feeds/{TOPIC}.atom",
+        "etag": etag,
+        "atom_bytes": len(atom.content),
+        "digest_stories": digest.text.count('class="story'),
+        "items": sum(f.get("items_total", 0) for f in feeds),
+    }
 
 
 def _round(plan: list[tuple[str, str, tuple[str, ...]]], hello: str, seconds: int) -> dict[str, float]:
@@ -143,7 +156,10 @@ class Gunicorn(ChildProcess):
         binary = str(Path(PYTHON).parent / "gunicorn")
         self.process = subprocess.Popen(
             [binary, "-w", "2", "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", app],
-            cwd=REPO_ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=REPO_ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         self._wait(ready_path)
 

@@ -135,8 +135,13 @@ def averaged(results: list[Pairwise]) -> Pairwise:
     return Pairwise(*(statistics.fmean(getattr(r, f) for r in results) for f in ("precision", "recall", "f1")))
 
 
-def measure(rows: list[dict], extra: list[dict] | None = None, rules: StoryRules | None = None,
-            seeds: tuple[int, ...] = SEEDS, orders: tuple[str, ...] = ORDERS) -> dict[str, Pairwise]:
+def measure(
+    rows: list[dict],
+    extra: list[dict] | None = None,
+    rules: StoryRules | None = None,
+    seeds: tuple[int, ...] = SEEDS,
+    orders: tuple[str, ...] = ORDERS,
+) -> dict[str, Pairwise]:
     """Average pairwise figures over seeds and orders: on all items, on the story rows only,
     and on the story rows for each order (`stories:<order>`)."""
     overall, stories_only = [], []
@@ -149,8 +154,11 @@ def measure(rows: list[dict], extra: list[dict] | None = None, rules: StoryRules
         overall.append(pairwise(items, given))
         stories_only.append(pairwise(items, given, {row["id"] for row in rows}))
         per_order[order].append(stories_only[-1])
-    return {"all": averaged(overall), "stories": averaged(stories_only),
-            **{f"stories:{order}": averaged(results) for order, results in per_order.items()}}
+    return {
+        "all": averaged(overall),
+        "stories": averaged(stories_only),
+        **{f"stories:{order}": averaged(results) for order, results in per_order.items()},
+    }
 
 
 def synthetic_rows(templates: list[dict], count: int, rnd: random.Random) -> list[dict]:
@@ -159,8 +167,7 @@ def synthetic_rows(templates: list[dict], count: int, rnd: random.Random) -> lis
     for number in range(count):
         row = rnd.choice(templates)
         tag = f"Объект{number % 7919}" if rnd.random() < 0.5 else f"Район{number % 1543}"
-        out.append({"title": f"{row['title']} {tag} {rnd.randint(1, 5000)}",
-                    "summary": f"{row['summary']} Улица{rnd.randint(1, 20000)}"})
+        out.append({"title": f"{row['title']} {tag} {rnd.randint(1, 5000)}", "summary": f"{row['summary']} Улица{rnd.randint(1, 20000)}"})
     return out
 
 
@@ -183,8 +190,12 @@ def cost_per_item(templates: list[dict], members: int = 100_000, probes: int = 3
         index.place(StoryCandidate(999, now, row["title"], row["summary"]))
         timings.append((time.perf_counter() - t0) * 1000)
     timings.sort()
-    return {"members": len(index), "load_seconds": loaded,
-            "ms_per_item": statistics.fmean(timings), "ms_p95": timings[int(0.95 * len(timings))]}
+    return {
+        "members": len(index),
+        "load_seconds": loaded,
+        "ms_per_item": statistics.fmean(timings),
+        "ms_p95": timings[int(0.95 * len(timings))],
+    }
 
 
 def run(rules: StoryRules | None = None, cost: bool = True) -> dict:
@@ -262,8 +273,12 @@ def fit() -> StoryRules:
         rules = fit_rules(own_evidence + evidence, own_same + same)
         held_out = measure(half(dev, 1 - which), rules=rules)["all"]
         mixed = measure(half(dev, 1 - which), half(topics, 1 - which, "id"), rules=rules)
-        print(f"fitted on own + half {which}, measured on half {1 - which}: " + _figures(held_out)
-              + " | with singles, story pairs: " + _figures(mixed["stories"]))
+        print(
+            f"fitted on own + half {which}, measured on half {1 - which}: "
+            + _figures(held_out)
+            + " | with singles, story pairs: "
+            + _figures(mixed["stories"])
+        )
     evidence, same = decisions(dev, topics)
     rules = fit_rules(own_evidence + evidence, own_same + same)
     print("fitted on everything:", {f.name: getattr(rules, f.name) for f in dataclasses.fields(rules) if f.name.startswith("w_")})

@@ -154,19 +154,27 @@ def report(result: dict[str, Any], out: TextIO = sys.stdout) -> None:
         print(f"topics: skipped: {result['skipped']}", file=out)
         return
     main = result["shipped_only"]
-    print(f"topics dev set: {result['items']} items; classifier fitted on the shipped examples only "
-          f"(fit {main['fit_seconds']:.2f} s)", file=out)
+    print(
+        f"topics dev set: {result['items']} items; classifier fitted on the shipped examples only (fit {main['fit_seconds']:.2f} s)",
+        file=out,
+    )
     _print_scores("shipped-only", main, out)
     secondary = main["secondary"]
-    print(f"  secondary topics vs 'also': precision {secondary['precision']:.3f}, recall {secondary['recall']:.3f} "
-          f"({secondary['predicted']} listed, {secondary['expected']} expected); "
-          f"items without a primary: {main['no_primary']}", file=out)
+    print(
+        f"  secondary topics vs 'also': precision {secondary['precision']:.3f}, recall {secondary['recall']:.3f} "
+        f"({secondary['predicted']} listed, {secondary['expected']} expected); "
+        f"items without a primary: {main['no_primary']}",
+        file=out,
+    )
     _print_confusion(main["confusion"], out)
     _print_scores(f"{FOLDS}-fold out-of-fold (shipped + the other dev folds as corrections)", result["out_of_fold"], out)
     _print_scores(f"{FOLDS}-fold cross-validation on the shipped examples", result["shipped_cv"], out)
     speed = result["throughput"]
-    print(f"throughput (one core): {speed['cold_items_per_s']:,.0f} items/s with an empty lemma cache, "
-          f"{speed['warm_items_per_s']:,.0f} items/s warm", file=out)
+    print(
+        f"throughput (one core): {speed['cold_items_per_s']:,.0f} items/s with an empty lemma cache, "
+        f"{speed['warm_items_per_s']:,.0f} items/s warm",
+        file=out,
+    )
 
 
 def _print_scores(name: str, figures: dict[str, Any], out: TextIO) -> None:

@@ -42,9 +42,7 @@ def _not_modified_since(header: str, last_modified: datetime) -> bool:
     return last_modified <= since
 
 
-def serve_feeds(
-    now_fn: Callable[[], datetime], host: str = "127.0.0.1", port: int = 0
-) -> tuple[ThreadingHTTPServer, str]:
+def serve_feeds(now_fn: Callable[[], datetime], host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
     """Start serving the feeds in a daemon thread; returns the server and its base URL."""
     files = {p.name: p for p in feed_files()}
 
@@ -75,9 +73,7 @@ def serve_feeds(
                 "Cache-Control": "max-age=60",
             }
             inm, ims = self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")
-            if (inm is not None and _etag_matches(inm, etag)) or (
-                inm is None and ims is not None and _not_modified_since(ims, now)
-            ):
+            if (inm is not None and _etag_matches(inm, etag)) or (inm is None and ims is not None and _not_modified_since(ims, now)):
                 del headers["Content-Type"]
                 self._send(304, headers, b"", False)
             else:

@@ -143,9 +143,17 @@ NEW_ITEM_TITLE = "Ледовый городок откроют на Новосо
 
 def serve_a_new_vestnik_item(feed_server: FeedServer) -> None:
     """«Томский вестник» (a `sample_feeds` feed) publishes one more item, titled NEW_ITEM_TITLE."""
-    body = (DATA / "feeds" / "rss2_utf8.xml").read_text(encoding="utf-8").replace("<item>", f"""<item>
+    body = (
+        (DATA / "feeds" / "rss2_utf8.xml")
+        .read_text(encoding="utf-8")
+        .replace(
+            "<item>",
+            f"""<item>
       <title>{NEW_ITEM_TITLE}</title><link>https://vestnik.example/ice</link>
-      <pubDate>Wed, 25 Nov 2026 16:00:00 +0700</pubDate></item><item>""", 1)
+      <pubDate>Wed, 25 Nov 2026 16:00:00 +0700</pubDate></item><item>""",
+            1,
+        )
+    )
     feed_server.serve("/vestnik.xml", body)
 
 
@@ -154,7 +162,9 @@ def config_dict(tmp_path: Path, feeds: dict[str, str], **overrides: dict) -> dic
     raw = tomllib.loads((REPO_ROOT / "config.toml").read_text(encoding="utf-8"))
     raw["feeds"] = [{"url": url, "name": name} for name, url in feeds.items()]
     raw["database"] = {"url": database_url(tmp_path)}
-    raw["polling"] = dict(raw["polling"], allow_private_addresses=True, read_timeout_seconds=2, total_timeout_seconds=5, connect_timeout_seconds=2)
+    raw["polling"] = dict(
+        raw["polling"], allow_private_addresses=True, read_timeout_seconds=2, total_timeout_seconds=5, connect_timeout_seconds=2
+    )
     raw["service"] = dict(raw["service"], base_url="http://news.test")
     for section, values in overrides.items():
         raw[section] = dict(raw.get(section, {}), **values)

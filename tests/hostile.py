@@ -33,8 +33,10 @@ def rss(items: Iterable[str], title: str = "Враждебная лента", he
 def item(number: int, title: str | None = None, guid: str | None = None, date: str = "Wed, 25 Nov 2026 08:00:00 +0700") -> str:
     title = title or f"Новость номер {number} о жизни города"
     guid = guid or f"hostile-{number}"
-    return (f"<item><title>{title}</title><link>https://hostile.example/news/{number}</link><guid>{guid}</guid>"
-            f"<description>Текст новости {number}.</description><pubDate>{date}</pubDate></item>\n")
+    return (
+        f"<item><title>{title}</title><link>https://hostile.example/news/{number}</link><guid>{guid}</guid>"
+        f"<description>Текст новости {number}.</description><pubDate>{date}</pubDate></item>\n"
+    )
 
 
 GOOD = rss(item(n) for n in range(1, 4))
@@ -46,8 +48,14 @@ class Answer:
     def __init__(self, handler: socketserver.StreamRequestHandler, server: HostileServer, host: str) -> None:
         self.handler, self.server, self.host = handler, server, host
 
-    def send(self, status: str, body: bytes = b"", content_type: str = "application/rss+xml; charset=utf-8",
-             headers: dict[str, str] | None = None, length: bool = True) -> None:
+    def send(
+        self,
+        status: str,
+        body: bytes = b"",
+        content_type: str = "application/rss+xml; charset=utf-8",
+        headers: dict[str, str] | None = None,
+        length: bool = True,
+    ) -> None:
         head = [f"HTTP/1.1 {status}", f"Content-Type: {content_type}", "Connection: close"]
         if length:
             head.append(f"Content-Length: {len(body)}")
@@ -77,7 +85,9 @@ def _status(status: str, headers: dict[str, str] | None = None) -> Behaviour:
     return lambda answer: answer.send(status, b"<html><body>error</body></html>", "text/html", headers)
 
 
-def _document(body: str | bytes, content_type: str = "application/rss+xml; charset=utf-8", headers: dict[str, str] | None = None) -> Behaviour:
+def _document(
+    body: str | bytes, content_type: str = "application/rss+xml; charset=utf-8", headers: dict[str, str] | None = None
+) -> Behaviour:
     data = body.encode("utf-8") if isinstance(body, str) else body
     return lambda answer: answer.send("200 OK", data, content_type, headers)
 
@@ -153,12 +163,19 @@ def _compress(compressor: Any, start: bytes) -> bytes:
 @cache
 def fifty_thousand_items() -> bytes:
     """About 6 MB: under the default 10 MB body limit, so it is the entry count that is tested."""
-    items = (f"<item><title>Новость {n}</title><link>https://hostile.example/n/{n}</link><guid>h{n}</guid></item>\n" for n in range(ITEM_COUNT_HUGE))
+    items = (
+        f"<item><title>Новость {n}</title><link>https://hostile.example/n/{n}</link><guid>h{n}</guid></item>\n"
+        for n in range(ITEM_COUNT_HUGE)
+    )
     return rss(items).encode("utf-8")
 
 
-BILLION_LAUGHS = rss([item(1, title="&lol9;")], head='<?xml version="1.0"?>\n<!DOCTYPE rss [\n <!ENTITY lol "lol">\n' + "".join(
-    f' <!ENTITY lol{n} "{("&lol" + (str(n - 1) if n > 1 else "") + ";") * 10}">\n' for n in range(1, 10)) + "]>")
+BILLION_LAUGHS = rss(
+    [item(1, title="&lol9;")],
+    head='<?xml version="1.0"?>\n<!DOCTYPE rss [\n <!ENTITY lol "lol">\n'
+    + "".join(f' <!ENTITY lol{n} "{("&lol" + (str(n - 1) if n > 1 else "") + ";") * 10}">\n' for n in range(1, 10))
+    + "]>",
+)
 QUADRATIC_BLOWUP = rss([item(1, title="&a;" * 100_000)], head='<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY a "' + "x" * 900 + '">]>')
 
 
@@ -166,6 +183,7 @@ def _entity(target: Callable[[HostileServer], str]) -> Behaviour:
     def answer(answer: Answer) -> None:
         head = f'<?xml version="1.0"?>\n<!DOCTYPE rss [\n <!ENTITY xxe SYSTEM "{target(answer.server)}">\n]>'
         answer.send("200 OK", rss([item(1, title="Секрет: &xxe;")], head=head).encode())
+
     return answer
 
 
@@ -185,7 +203,9 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "hang_up": _hang_up,
     "not_http": _not_http,
     "empty": _document(b""),
-    "html": _document("<!doctype html><html><head><title>Новости</title></head><body><h1>Новости</h1></body></html>", "text/html; charset=utf-8"),
+    "html": _document(
+        "<!doctype html><html><head><title>Новости</title></head><body><h1>Новости</h1></body></html>", "text/html; charset=utf-8"
+    ),
     "html_as_rss": _document("<!doctype html><html><body><p>Страница не найдена</p></body></html>"),
     "truncated": _document(rss(item(n) for n in range(11, 16))[:-300]),
     "junk": _lazy(lambda: bytes(range(256)) * 64, "application/rss+xml"),
@@ -208,8 +228,13 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "external_entity_file": _entity(lambda server: "file:///etc/passwd"),
     "external_entity_http": _entity(lambda server: f"{server.base}/secret"),
     "external_dtd": _external_dtd,
-    "wrong_encoding": _document(rss([item(41, title="Трамваи вернутся на проспект Ленина")], head='<?xml version="1.0" encoding="utf-8"?>').encode("koi8-r"), "application/rss+xml; charset=utf-8"),
-    "no_declaration_cp1251": _document(rss([item(51, title="Губернатор подписал указ о поддержке бизнеса")], head="").encode("cp1251"), "application/xml"),
+    "wrong_encoding": _document(
+        rss([item(41, title="Трамваи вернутся на проспект Ленина")], head='<?xml version="1.0" encoding="utf-8"?>').encode("koi8-r"),
+        "application/rss+xml; charset=utf-8",
+    ),
+    "no_declaration_cp1251": _document(
+        rss([item(51, title="Губернатор подписал указ о поддержке бизнеса")], head="").encode("cp1251"), "application/xml"
+    ),
     "control_characters": _document(rss([item(61, title="Заголовок\x01 с\x0b управляющими\x1f символами"), item(62)])),
     "lying_content_type": _document(GOOD, "image/png"),
     "secret": _document("root:x:0:0:root:/root:/bin/bash", "text/plain"),
@@ -270,4 +295,3 @@ class HostileServer:
         self.stopping.set()
         self.tcp.shutdown()
         self.tcp.server_close()
-

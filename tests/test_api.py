@@ -45,9 +45,7 @@ def test_filters_by_topic_feed_and_time(polled):
     assert [i["title"] for i in window["items"]] == ["На Гоголя сгорел деревянный дом"]
 
 
-@pytest.mark.parametrize(
-    "query", ["limit=0", "limit=abc", "cursor=garbage!", "since=yesterday", "topic=astrology", "feed=x"]
-)
+@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "cursor=garbage!", "since=yesterday", "topic=astrology", "feed=x"])
 def test_a_bad_request_gets_a_400_with_a_reason(polled, query):
     response = polled.get(f"/api/items?{query}")
     assert response.status_code == 400
@@ -86,4 +84,3 @@ def test_a_client_polling_the_api_gets_304_until_something_new_arrives(polled, s
     fresh = polled.get("/api/items?limit=100", headers={"If-None-Match": first.headers["ETag"]})
     assert fresh.status_code == 200
     assert NEW_ITEM_TITLE in [item["title"] for item in fresh.json["items"]]
-

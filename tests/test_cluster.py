@@ -165,8 +165,10 @@ def test_place_joins_the_story_its_evidence_scores_highest(items):
         for n, row in enumerate(sorted(items.values(), key=lambda row: row["id"][::-1])):
             at = T0 + n * timedelta(minutes=10)
             candidate = StoryCandidate(desk.feeds.setdefault(row["outlet"], len(desk.feeds) + 1), at, row["title"], row["summary"])
-            scores = {story: sum(getattr(rules, name) * value for name, value in features.items())
-                      for story, features in desk.index.evidence(candidate).items()}
+            scores = {
+                story: sum(getattr(rules, name) * value for name, value in features.items())
+                for story, features in desk.index.evidence(candidate).items()
+            }
             best = max(scores, key=scores.__getitem__, default=None)
             assert desk.index.place(candidate) == (best if best is not None and scores[best] > 0 else None)
             desk.report(row, at)

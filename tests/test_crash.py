@@ -25,10 +25,14 @@ KILLED_POLLS = 8
 SEED = int(os.environ.get("CRASH_TEST_SEED", "20261125"))  # another seed: another set of moments
 AGGREGATOR = str(Path(sys.executable).parent / "aggregator")
 EVENTS = [
-    "На проспекте Ленина ремонтируют трамвайные пути", "Губернатор подписал указ о поддержке малого бизнеса",
-    "В областной больнице открыли центр лечения инсульта", "Хоккеисты «Томи» выиграли домашний матч",
-    "Учёные ТГУ получили грант на исследование мерзлоты", "Филармония открыла сезон премьерой",
-    "На Иркутском тракте столкнулись три автомобиля", "В Северске отремонтируют котельную",
+    "На проспекте Ленина ремонтируют трамвайные пути",
+    "Губернатор подписал указ о поддержке малого бизнеса",
+    "В областной больнице открыли центр лечения инсульта",
+    "Хоккеисты «Томи» выиграли домашний матч",
+    "Учёные ТГУ получили грант на исследование мерзлоты",
+    "Филармония открыла сезон премьерой",
+    "На Иркутском тракте столкнулись три автомобиля",
+    "В Северске отремонтируют котельную",
 ]
 
 
@@ -42,10 +46,11 @@ def article(feed: int, number: int) -> tuple[str, str, str]:
 
 def rss(feed: int, count: int) -> str:
     items = "".join(
-        f"<item><title>{title}</title><link>{link}</link><guid isPermaLink=\"false\">{guid}</guid>"
+        f'<item><title>{title}</title><link>{link}</link><guid isPermaLink="false">{guid}</guid>'
         f"<description>{title}. Подробности в нашем материале.</description>"
         f"<pubDate>Wed, 25 Nov 2026 {8 + number // 10:02d}:{number % 60:02d}:00 +0700</pubDate></item>"
-        for number in range(count) for guid, link, title in [article(feed, number)]
+        for number in range(count)
+        for guid, link, title in [article(feed, number)]
     )
     return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Выпуск {feed}</title>{items}</channel></rss>'
 
@@ -59,8 +64,10 @@ def test_polls_killed_at_random_moments_lose_and_duplicate_nothing(tmp_path, fee
     rng = random.Random(SEED)
     config = tmp_path / "config.toml"
     config.write_bytes(tomli_w.dumps(config_dict(tmp_path, publish(feed_server, 0))).encode("utf-8"))
-    moments = [_killed_poll(config, feed_server, rng, mid_poll=round_ % 2 == 1, phase=round_ * len(PHASES) // KILLED_POLLS)
-               for round_ in range(KILLED_POLLS)]
+    moments = [
+        _killed_poll(config, feed_server, rng, mid_poll=round_ % 2 == 1, phase=round_ * len(PHASES) // KILLED_POLLS)
+        for round_ in range(KILLED_POLLS)
+    ]
     publish(feed_server, len(PHASES) - 1)
     _poll(config)
     second = _poll(config)
@@ -78,8 +85,9 @@ def _killed_poll(config: Path, server: FeedServer, rng: random.Random, mid_poll:
     publish(server, phase)
     database = config.parent / "test.db"
     stored = _count_items(database)
-    process = subprocess.Popen([AGGREGATOR, "--config", str(config), "poll", "--all"], env=_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [AGGREGATOR, "--config", str(config), "poll", "--all"], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     started = time.monotonic()
     if mid_poll:
         target = stored + rng.randint(1, max(1, len(_links(phase)) - stored))
@@ -131,10 +139,14 @@ def _check(database: Path) -> None:
 
 def _check_items(db: sqlite3.Connection) -> None:
     rows = db.execute("SELECT feeds.url, items.guid, items.canonical_url FROM items JOIN feeds ON feeds.id = items.feed_id").fetchall()
-    served = {(f"/outlet{feed}.xml", guid): link for feed in range(FEEDS) for number in range(PHASES[-1])
-              for guid, link, _title in [article(feed, number)]}
+    served = {
+        (f"/outlet{feed}.xml", guid): link
+        for feed in range(FEEDS)
+        for number in range(PHASES[-1])
+        for guid, link, _title in [article(feed, number)]
+    }
     assert set(served.values()) == _links(len(PHASES) - 1)
-    stored = Counter((url[url.rindex("/"):], guid) for url, guid, _ in rows)
+    stored = Counter((url[url.rindex("/") :], guid) for url, guid, _ in rows)
     assert [key for key, count in stored.items() if count > 1] == []
     assert set(stored) <= set(served), "an item no feed ever served"
     links = Counter(link for _, _, link in rows)
@@ -152,4 +164,3 @@ def _check_stories(db: sqlite3.Connection) -> None:
     assert stories
     bad = [story for story in stories if not (story[1] == story[3] >= 1 and story[4] == 1)]
     assert bad == [], "(story, item_count, lead, members, lead is a member)"
-

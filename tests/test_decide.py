@@ -25,8 +25,14 @@ FIRE = ("На улице Гоголя сгорел деревянный дом",
 
 def item(guid: str, title: str, summary: str, hours_ago: float = 1, **fields: object) -> ItemData:
     return ItemData(
-        guid=guid, url=f"https://vestnik.example/{guid}", title=title, summary=summary, content_html=f"<p>{summary}</p>",
-        published=NOW - timedelta(hours=hours_ago), content_hash=f"hash-{guid}-{title}", **fields,
+        guid=guid,
+        url=f"https://vestnik.example/{guid}",
+        title=title,
+        summary=summary,
+        content_html=f"<p>{summary}</p>",
+        published=NOW - timedelta(hours=hours_ago),
+        content_hash=f"hash-{guid}-{title}",
+        **fields,
     )
 
 
@@ -87,7 +93,9 @@ def test_stored_items_are_updated_when_changed_and_left_alone_when_not(judges):
 
 def test_a_document_read_makes_the_feed_healthy_with_what_was_odd_about_it(judges):
     failing = FeedForUpdate(id=3, url=FEED.url, name=FEED.name, status="timeout", last_error="timed out", consecutive_errors=4)
-    update = decide(read(feed=failing, notes=(FeedNote("malformed_xml", "the XML is not well-formed"),)), StoredForUpdate(), NOW, judges).feed
+    update = decide(
+        read(feed=failing, notes=(FeedNote("malformed_xml", "the XML is not well-formed"),)), StoredForUpdate(), NOW, judges
+    ).feed
     assert (update.status, update.last_error, update.consecutive_errors) == ("malformed_xml", "the XML is not well-formed", 0)
     assert update.validators == ('"v2"', None, "body-hash") and update.title == "Томский вестник"
     assert NOW + timedelta(minutes=15) <= update.next_check <= NOW + timedelta(minutes=17), "its usual interval (with jitter)"
@@ -153,7 +161,9 @@ def test_items_are_placed_again_against_stories_stored_meanwhile(judges):
     report = item("a", "Дом на Черемошниках сгорел ночью", "В Черемошниках сгорел жилой дом, погибших нет.")
     intent = decide(read(report), StoredForUpdate(), NOW, judges)
     assert intent.new[0].story_id is None
-    judges.stories.add(StoryMember(41, 8, 5, NOW - timedelta(hours=1), "В Черемошниках сгорел дом", "Жилой дом в Черемошниках сгорел ночью."))
+    judges.stories.add(
+        StoryMember(41, 8, 5, NOW - timedelta(hours=1), "В Черемошниках сгорел дом", "Жилой дом в Черемошниках сгорел ночью.")
+    )
     again = replace_stories(intent, FEED, judges.stories, stories_seen=41)
     assert again.new[0].story_id == 8 and again.stories_seen == 41
     assert again.new[0].decision == intent.new[0].decision, "only the story is decided again"

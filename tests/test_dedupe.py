@@ -8,8 +8,9 @@ from aggregator.pipeline.dedupe import plan_item_changes
 
 
 def item(guid: str, url: str, content_hash: str = "h1") -> ItemData:
-    return ItemData(guid=guid, url=url, title="т", summary="", content_html="",
-                    published=datetime(2026, 11, 25, tzinfo=UTC), content_hash=content_hash)
+    return ItemData(
+        guid=guid, url=url, title="т", summary="", content_html="", published=datetime(2026, 11, 25, tzinfo=UTC), content_hash=content_hash
+    )
 
 
 def test_new_changed_and_unchanged_items_are_told_apart():

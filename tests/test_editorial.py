@@ -73,7 +73,7 @@ def test_setting_a_topic_applies_at_once_and_can_be_undone(editor):
     assert item_by_title(editor, FIRE)["topic"] == "city"
     assert FIRE in editor.get("/feeds/city.atom").data.decode()
     dashboard = editor.get("/admin/").data.decode()
-    action_id = re.search(r'/admin/actions/(\d+)/undo', dashboard).group(1)
+    action_id = re.search(r"/admin/actions/(\d+)/undo", dashboard).group(1)
     editor.post(f"/admin/actions/{action_id}/undo", data={"csrf_token": token})
     assert item_by_title(editor, FIRE)["topic"] == "incidents"
 
@@ -96,7 +96,9 @@ def test_the_editorial_api_needs_the_token(site):
 def test_pin_move_and_split_through_the_api_are_recorded(site):
     auth = {"Authorization": f"Bearer {TOKEN}"}
     fire, hockey = item_by_title(site, FIRE), item_by_title(site, "Хоккеисты «Томи» выиграли домашний матч")
-    moved = site.post("/api/admin/actions", json={"action": "move_item", "item_id": hockey["id"], "story_id": fire["story_id"]}, headers=auth)
+    moved = site.post(
+        "/api/admin/actions", json={"action": "move_item", "item_id": hockey["id"], "story_id": fire["story_id"]}, headers=auth
+    )
     assert moved.status_code == 201
     story = site.get(f"/stories/{fire['story_id']}").data.decode()
     assert "Хоккеисты" in story
@@ -121,7 +123,9 @@ def test_a_pinned_story_leads_its_topic(tmp_path, feed_server, make_service):
     service.poll(include_all=True)
     site = create_app(service=service).test_client()
     older = item_by_title(site, "Лыжники открыли сезон")
-    site.post("/api/admin/actions", json={"action": "pin_story", "story_id": older["story_id"]}, headers={"Authorization": f"Bearer {TOKEN}"})
+    site.post(
+        "/api/admin/actions", json={"action": "pin_story", "story_id": older["story_id"]}, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     page = site.get("/topics/sport").data.decode()
     assert page.index("Лыжники") < page.index("Хоккеисты")
     digest = site.get("/").data.decode()

@@ -21,8 +21,15 @@ RSS = '<rss version="2.0"><channel><title>Т</title><item><title>Новость<
 
 
 def policy(**changes) -> FetchPolicy:
-    base = dict(user_agent="test-agent/1.0", connect_timeout=2, read_timeout=2, total_timeout=5,
-                max_body_bytes=100_000, max_redirects=3, allow_private_addresses=True)
+    base = dict(
+        user_agent="test-agent/1.0",
+        connect_timeout=2,
+        read_timeout=2,
+        total_timeout=5,
+        max_body_bytes=100_000,
+        max_redirects=3,
+        allow_private_addresses=True,
+    )
     return FetchPolicy(**{**base, **changes})
 
 
@@ -75,7 +82,9 @@ def test_a_redirect_loop_is_an_error(feed_server):
         fetch(loop)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1/rss", "http://169.254.169.254/latest", "http://10.0.0.1/", "http://[::1]/", "http://localhost/"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1/rss", "http://169.254.169.254/latest", "http://10.0.0.1/", "http://[::1]/", "http://localhost/"]
+)
 def test_private_addresses_are_refused_by_default(url):
     with pytest.raises(FetchError) as error:
         check_address(url, allow_private=False)
@@ -207,7 +216,11 @@ def test_a_feed_moving_onto_another_feed_is_an_error_in_words(tmp_path, feed_ser
 def test_one_host_gets_at_most_two_requests_at_once(tmp_path, make_service):
     server = HostileServer()
     try:
-        feeds = {f"{host} {n}": f"http://{host}:{server.base.rsplit(':', 1)[1]}/polite?{n}" for host in ("127.0.0.1", "localhost") for n in range(5)}
+        feeds = {
+            f"{host} {n}": f"http://{host}:{server.base.rsplit(':', 1)[1]}/polite?{n}"
+            for host in ("127.0.0.1", "localhost")
+            for n in range(5)
+        }
         service = make_service(settings_from_dict(config_dict(tmp_path, feeds)))
         outcome = service.poll(include_all=True)
     finally:

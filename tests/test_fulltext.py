@@ -33,7 +33,9 @@ ARTICLES = {  # path on the site -> sample page
     "/news/2026/11/25/pozhar-na-kirova/": "article_pozhar.html",
     "/news/2026/11/24/tgu-grant/": "article_tgu_cp1251.html",
 }
-SMALL_ARTICLE = "<html><body><nav><a href='/'>Главная</a></nav><article><h1>{title}</h1><p>{text}</p></article><footer>18+</footer></body></html>"
+SMALL_ARTICLE = (
+    "<html><body><nav><a href='/'>Главная</a></nav><article><h1>{title}</h1><p>{text}</p></article><footer>18+</footer></body></html>"
+)
 TEXTS = {
     "Мост через Томь откроют для движения в понедельник": (
         "Новый мост через Томь в районе Коммунального моста откроют для движения в понедельник, 30 ноября. Об этом сообщили в пресс-службе мэрии Томска.\n"
@@ -54,7 +56,10 @@ TEXTS = {
     "«Томскнефть» повысит зарплаты с января": "Компания «Томскнефть» с 1 января повысит зарплаты сотрудникам на 8 процентов, сообщили в пресс-службе предприятия.",
     "«Томич» обыграл соседей из Новосибирска": "Хоккеисты «Томича» обыграли «Сибирь-2» со счётом 4:2 в домашнем матче первенства ВХЛ.",
 }
-SMALL = {"/news/2026/11/25/tomskneft-zarplaty/": "«Томскнефть» повысит зарплаты с января", "/news/2026/11/25/hokkey-tomich/": "«Томич» обыграл соседей из Новосибирска"}
+SMALL = {
+    "/news/2026/11/25/tomskneft-zarplaty/": "«Томскнефть» повысит зарплаты с января",
+    "/news/2026/11/25/hokkey-tomich/": "«Томич» обыграл соседей из Новосибирска",
+}
 
 
 def serve_site(feed_server, skip: tuple[str, ...] = ()) -> str:
@@ -88,22 +93,31 @@ def article_hits(feed_server) -> Counter:
 
 
 def rss(title: str, link: str, summary: str, guid: str = "teaser-1") -> str:
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Томск сегодня</title><link>https://tomsk-segodnya.example/</link>'
-            f"<item><title>{title}</title><link>{link}</link><guid>{guid}</guid><description>{summary}</description>"
-            "<pubDate>Wed, 25 Nov 2026 15:30:00 +0700</pubDate></item></channel></rss>")
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Томск сегодня</title><link>https://tomsk-segodnya.example/</link>'
+        f"<item><title>{title}</title><link>{link}</link><guid>{guid}</guid><description>{summary}</description>"
+        "<pubDate>Wed, 25 Nov 2026 15:30:00 +0700</pubDate></item></channel></rss>"
+    )
 
 
 # Extraction, on sample pages with the usual clutter around the text.
 
+
 @pytest.mark.parametrize(("path", "title"), list(zip(ARTICLES, TEXTS)))
 def test_the_main_text_is_extracted_without_menus_ads_related_news_or_comments(path, title):
-    page = Fetched(url="https://obozrevatel.example" + path, status=200, body=(PAGES / ARTICLES[path]).read_bytes(), content_type="text/html")
+    page = Fetched(
+        url="https://obozrevatel.example" + path, status=200, body=(PAGES / ARTICLES[path]).read_bytes(), content_type="text/html"
+    )
     assert article_text(page, title) == TEXTS[title]
 
 
 def test_another_outlets_page_with_other_clutter():
-    page = Fetched(url="https://tomsk-segodnya.example/city/most/", status=200,
-                   body=(PAGES / "article_most_tomsk_segodnya.html").read_bytes(), content_type="text/html; charset=utf-8")
+    page = Fetched(
+        url="https://tomsk-segodnya.example/city/most/",
+        status=200,
+        body=(PAGES / "article_most_tomsk_segodnya.html").read_bytes(),
+        content_type="text/html; charset=utf-8",
+    )
     assert article_text(page, "Главное к понедельнику") == (
         "В понедельник, 30 ноября, в Томске откроют движение по новому мосту через Томь рядом с Коммунальным мостом.\n"
         "Мост длиной 960 метров строили с 2023 года, он обошёлся бюджетам в 12,4 миллиарда рублей. Испытания нагрузкой, "
@@ -113,16 +127,34 @@ def test_another_outlets_page_with_other_clutter():
 
 
 def test_clutter_inside_the_text_is_dropped_line_by_line():
-    text = "\n".join([
-        "Заголовок новости", "Первый абзац.", "Реклама", "18+", "Реклама. ООО «Окна», ИНН 7017000000, erid: 2SDnjdXyZ1",
-        "Реклама Курсы английского онлайн 18+", "Читайте также: Другая новость", "Смотрите также", "Ещё по теме",
-        "Подписывайтесь на наш канал", "Реклама наружных щитов в центре города будет запрещена.", "Последний абзац.",
-    ])
-    assert clean_text(text, "Заголовок новости") == "Первый абзац.\nРеклама наружных щитов в центре города будет запрещена.\nПоследний абзац."
+    text = "\n".join(
+        [
+            "Заголовок новости",
+            "Первый абзац.",
+            "Реклама",
+            "18+",
+            "Реклама. ООО «Окна», ИНН 7017000000, erid: 2SDnjdXyZ1",
+            "Реклама Курсы английского онлайн 18+",
+            "Читайте также: Другая новость",
+            "Смотрите также",
+            "Ещё по теме",
+            "Подписывайтесь на наш канал",
+            "Реклама наружных щитов в центре города будет запрещена.",
+            "Последний абзац.",
+        ]
+    )
+    assert (
+        clean_text(text, "Заголовок новости") == "Первый абзац.\nРеклама наружных щитов в центре города будет запрещена.\nПоследний абзац."
+    )
 
 
 def test_a_page_without_an_article_is_a_parse_error():
-    page = Fetched(url="https://x.example/", status=200, body="<html><body><nav><a href='/'>Главная</a></nav></body></html>".encode(), content_type="text/html")
+    page = Fetched(
+        url="https://x.example/",
+        status=200,
+        body="<html><body><nav><a href='/'>Главная</a></nav></body></html>".encode(),
+        content_type="text/html",
+    )
     with pytest.raises(ParseError) as error:
         article_text(page)
     assert error.value.kind == "no_article_text"
@@ -137,6 +169,7 @@ def test_decisions_read_the_head_of_a_long_text():
 
 # Through the pipeline.
 
+
 def test_each_new_item_gets_its_text_with_one_fetch_and_is_never_fetched_again(tmp_path, feed_server, make_service, clock):
     service = make_service(settings_for(tmp_path, [source(serve_site(feed_server))]))
     (outcome,) = service.poll(include_all=True).feeds
@@ -144,9 +177,13 @@ def test_each_new_item_gets_its_text_with_one_fetch_and_is_never_fetched_again(t
     assert {title: row.full_text for title, row in stored(service).items()} == TEXTS
     assert set(article_hits(feed_server).values()) == {1} and len(article_hits(feed_server)) == 5
     page = (PAGES / "news_list.html").read_text(encoding="utf-8")
-    fresh = ('<div class="news-list"><article class="news-item"><h2><a href="/news/2026/11/25/katok/">В Лагерном саду открылся каток</a></h2>'
-             '<span class="news-item__date">только что</span></article>')
-    katok = SMALL_ARTICLE.format(title="Каток в Лагерном саду", text="Каток открыт с 10 до 22 часов.")  # the page words its headline its own way
+    fresh = (
+        '<div class="news-list"><article class="news-item"><h2><a href="/news/2026/11/25/katok/">В Лагерном саду открылся каток</a></h2>'
+        '<span class="news-item__date">только что</span></article>'
+    )
+    katok = SMALL_ARTICLE.format(
+        title="Каток в Лагерном саду", text="Каток открыт с 10 до 22 часов."
+    )  # the page words its headline its own way
     feed_server.serve("/news/2026/11/25/katok/", katok, content_type="text/html")
     feed_server.serve("/news/", page.replace('<div class="news-list">', fresh), content_type="text/html")
     clock[0] = NOW + timedelta(hours=1)
@@ -166,8 +203,10 @@ def test_an_article_that_cannot_be_had_leaves_the_item_and_a_note(tmp_path, feed
     assert stored(service)["«Томич» обыграл соседей из Новосибирска"].full_text is None
     (feed,) = service.storage.feeds.list()
     assert feed.status == "full_text_failed"
-    assert feed.last_error == (f"the article text of 1 of 5 new items could not be had (first: {feed_server.base}"
-                               "/news/2026/11/25/hokkey-tomich/: HTTP 404 Not Found)")
+    assert feed.last_error == (
+        f"the article text of 1 of 5 new items could not be had (first: {feed_server.base}"
+        "/news/2026/11/25/hokkey-tomich/: HTTP 404 Not Found)"
+    )
 
 
 def test_an_article_redirecting_to_a_private_address_is_refused_unless_allowed(tmp_path, feed_server, make_service, monkeypatch):
@@ -188,7 +227,9 @@ def test_an_article_redirecting_to_a_private_address_is_refused_unless_allowed(t
     rows = stored(refused)
     assert rows["На Кирова ночью горел склад стройматериалов"].full_text is None
     assert rows["Учёные ТГУ получили грант на изучение болот Васюганья"].full_text is None
-    assert rows["Мост через Томь откроют для движения в понедельник"].full_text == TEXTS["Мост через Томь откроют для движения в понедельник"]
+    assert (
+        rows["Мост через Томь откроют для движения в понедельник"].full_text == TEXTS["Мост через Томь откроют для движения в понедельник"]
+    )
     (feed,) = refused.storage.feeds.list()
     assert feed.status == "full_text_failed" and "2 of 5 new items" in feed.last_error
     assert "resolves to the non-public address" in feed.last_error and "allow_private_addresses" in feed.last_error
@@ -229,9 +270,13 @@ def test_article_pages_keep_to_the_per_host_limit(tmp_path, feed_server, make_se
 
 
 def test_the_text_decides_the_topic_of_a_teaser(tmp_path, feed_server, make_service):
-    article = SMALL_ARTICLE.format(title="Новость дня", text=(
-        "В областной клинической больнице открыли отделение для лечения инсульта: в нём 60 коек и новый ангиограф. "
-        "Врачи смогут оказывать помощь пациентам в первые часы после инсульта, когда лечение наиболее эффективно."))
+    article = SMALL_ARTICLE.format(
+        title="Новость дня",
+        text=(
+            "В областной клинической больнице открыли отделение для лечения инсульта: в нём 60 коек и новый ангиограф. "
+            "Врачи смогут оказывать помощь пациентам в первые часы после инсульта, когда лечение наиболее эффективно."
+        ),
+    )
     link = feed_server.serve("/city/insult/", article, content_type="text/html")
     feed = feed_server.serve("/rss.xml", rss("Новость дня", link, "Подробности по ссылке."))
     teaser = make_service(settings_for(tmp_path / "a", [{"url": feed, "name": "Томск сегодня"}]))

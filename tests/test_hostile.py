@@ -110,6 +110,7 @@ def local_servers_are_public(monkeypatch, hostile, feed_server) -> None:
 @pytest.fixture
 def poll_with(tmp_path, sample_feeds, make_service, local_servers_are_public):
     """Poll the good sample feeds plus `bad` (name -> URL) in one cycle; the service and its client."""
+
     def poll(bad: dict[str, str], **polling):
         raw = config_dict(tmp_path, {**sample_feeds, **bad}, polling={"allow_private_addresses": False, **TIMEOUTS, **polling})
         service = make_service(settings_from_dict(raw))
@@ -219,8 +220,9 @@ def test_feedparser_itself_fetches_no_external_entity_and_expands_no_laughs(host
 def test_a_slow_drip_cannot_hold_a_worker_past_the_total_timeout(hostile):
     """The server sends a byte a second for ever; the fetch gives up at total_timeout (2 s),
     so the server gets to send about two bytes, not dozens."""
-    policy = FetchPolicy("test", connect_timeout=1, read_timeout=1.5, total_timeout=2, max_body_bytes=10**6,
-                         max_redirects=3, allow_private_addresses=True)
+    policy = FetchPolicy(
+        "test", connect_timeout=1, read_timeout=1.5, total_timeout=2, max_body_bytes=10**6, max_redirects=3, allow_private_addresses=True
+    )
     before = hostile.sent["/slow_drip"]
     with make_client(policy) as client, pytest.raises(FetchError) as error:
         fetch_feed(FeedForUpdate(1, hostile.url("slow_drip"), "drip"), policy, client)
@@ -255,8 +257,10 @@ def test_a_whole_hostile_cycle_in_a_real_process_stays_within_memory(hostile, tm
     baseline_kb = _poll_peak_rss_kb(tmp_path / "good", sample_feeds)
     peak_kb = _poll_peak_rss_kb(tmp_path / "hostile", {**sample_feeds, **hostile_feeds})
     with capsys.disabled():
-        print(f"\npeak RSS of `aggregator poll --all`: good feeds {baseline_kb / 1024:.0f} MB, "
-              f"with {len(hostile_feeds)} hostile feeds {peak_kb / 1024:.0f} MB")
+        print(
+            f"\npeak RSS of `aggregator poll --all`: good feeds {baseline_kb / 1024:.0f} MB, "
+            f"with {len(hostile_feeds)} hostile feeds {peak_kb / 1024:.0f} MB"
+        )
     assert peak_kb - baseline_kb < 80 * 1024
 
 
@@ -271,8 +275,10 @@ def _poll_peak_rss_kb(folder: Path, feeds: dict[str, str]) -> int:
 
 def _peak_rss_kb(command: list[str]) -> tuple[int, int]:
     """Run `command` under a fresh Python that reports its child's peak resident memory."""
-    probe = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:], capture_output=True).returncode; "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)")
+    probe = (
+        "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:], capture_output=True).returncode; "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)"
+    )
     done = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, timeout=240, check=True)
     peak, code = done.stdout.split()
     return int(peak), int(code)

@@ -28,18 +28,30 @@ def test_an_upgrade_keeps_the_data_of_the_previous_revision(tmp_path):
     migrate.upgrade(engine, "0001")
     now = datetime(2026, 11, 25, 10, 0)
     with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO feeds (id, url, name, from_config, enabled, status, consecutive_errors, created_at)"
-            " VALUES (1, 'https://old.example/rss', 'Старая лента', true, true, 'ok', 0, :now)"), {"now": now})
-        connection.execute(text(
-            "INSERT INTO stories (id, title, first_published_at, updated_at, item_count, hidden)"
-            " VALUES (1, 'Пожар на Гоголя', :now, :now, 1, false)"), {"now": now})
-        connection.execute(text(
-            "INSERT INTO items (id, feed_id, story_id, guid, url, canonical_url, title, summary, content_html, categories,"
-            " content_hash, published_at, fetched_at, updated_at, topic, topic_confidence, search_lemmas, sponsored,"
-            " hidden, topic_locked) VALUES (1, 1, 1, 'g1', 'https://old.example/1', 'https://old.example/1',"
-            " 'Пожар на Гоголя', 'Сгорел дом', '', '[]', 'h', :now, :now, :now, 'incidents', 0.9, 'пожар гоголь', false,"
-            " false, false)"), {"now": now})
+        connection.execute(
+            text(
+                "INSERT INTO feeds (id, url, name, from_config, enabled, status, consecutive_errors, created_at)"
+                " VALUES (1, 'https://old.example/rss', 'Старая лента', true, true, 'ok', 0, :now)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO stories (id, title, first_published_at, updated_at, item_count, hidden)"
+                " VALUES (1, 'Пожар на Гоголя', :now, :now, 1, false)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO items (id, feed_id, story_id, guid, url, canonical_url, title, summary, content_html, categories,"
+                " content_hash, published_at, fetched_at, updated_at, topic, topic_confidence, search_lemmas, sponsored,"
+                " hidden, topic_locked) VALUES (1, 1, 1, 'g1', 'https://old.example/1', 'https://old.example/1',"
+                " 'Пожар на Гоголя', 'Сгорел дом', '', '[]', 'h', :now, :now, :now, 'incidents', 0.9, 'пожар гоголь', false,"
+                " false, false)"
+            ),
+            {"now": now},
+        )
     engine.dispose()
 
     storage = Storage(url)

@@ -21,7 +21,7 @@ def entry(**fields) -> EntryData:
 @pytest.mark.parametrize(
     ("dirty", "clean"),
     [
-        ('<p>Текст<script>alert(1)</script></p>', "<p>Текст</p>"),
+        ("<p>Текст<script>alert(1)</script></p>", "<p>Текст</p>"),
         ('<img src="x.jpg" onerror="alert(1)">', '<img src="https://site.example/news/x.jpg">'),
         ('<a href="javascript:alert(1)">ссылка</a>', '<a rel="noopener noreferrer nofollow">ссылка</a>'),
         ('<a href="data:text/html,<b>x</b>">ссылка</a>', '<a rel="noopener noreferrer nofollow">ссылка</a>'),
@@ -114,7 +114,9 @@ def test_a_windows_1251_feed_declaring_no_encoding_at_all_is_readable(content_ty
 
 def test_a_latin_1_feed_is_not_mistaken_for_cyrillic():
     french = ["Le président à Paris", "Un été très chaud à Marseille"]
-    feed = parse(rss_doc(french, head='<?xml version="1.0" encoding="iso-8859-1"?>', title="Le Journal").encode("latin-1"), "application/rss+xml")
+    feed = parse(
+        rss_doc(french, head='<?xml version="1.0" encoding="iso-8859-1"?>', title="Le Journal").encode("latin-1"), "application/rss+xml"
+    )
     assert [e.title for e in feed.entries] == french and feed.notes == ()
 
 
@@ -160,9 +162,16 @@ def test_a_feed_with_too_many_entries_is_cut_before_parsing_and_noted():
 
 @pytest.mark.parametrize(
     ("channel", "ttl"),
-    [("<ttl>90</ttl>", timedelta(minutes=90)), ("<ttl>soon</ttl>", None), ("", None),
-     ('<sy:updatePeriod xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">daily</sy:updatePeriod>'
-      '<sy:updateFrequency xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">4</sy:updateFrequency>', timedelta(hours=6))],
+    [
+        ("<ttl>90</ttl>", timedelta(minutes=90)),
+        ("<ttl>soon</ttl>", None),
+        ("", None),
+        (
+            '<sy:updatePeriod xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">daily</sy:updatePeriod>'
+            '<sy:updateFrequency xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">4</sy:updateFrequency>',
+            timedelta(hours=6),
+        ),
+    ],
 )
 def test_the_publishers_polling_hint_is_read(channel, ttl):
     assert parse(rss_doc(RUSSIAN, channel=channel).encode()).ttl == ttl

@@ -92,14 +92,19 @@ def rss(*items: tuple[str, str, str]) -> str:
 
 
 HOCKEY = ("hockey", "Хоккеисты «Томи» выиграли домашний матч", "Томские хоккеисты обыграли гостей в матче чемпионата.")
-MORTGAGE = ("mortgage", "Томские банки снизили ставки по ипотеке", "Банки региона снизили процентные ставки по кредитам и ипотеке для бизнеса.")
+MORTGAGE = (
+    "mortgage",
+    "Томские банки снизили ставки по ипотеке",
+    "Банки региона снизили процентные ставки по кредитам и ипотеке для бизнеса.",
+)
 
 
 def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:  # noqa: ANN001
     text = client.get("/metrics").data.decode()
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text) for sample in family.samples
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
     }
 
 
@@ -113,6 +118,7 @@ def links(body: bytes) -> dict[str, str]:
 
 
 # Metrics
+
 
 def test_metrics_count_a_poll_and_read_topics_and_feed_health_from_the_database(tmp_path, feed_server, sample_feeds, make_service):
     feeds = dict(sample_feeds, Пропавшая=feed_server.serve("/gone.xml", status=404))
@@ -169,6 +175,7 @@ def test_a_worker_serves_its_own_metrics_port(service):
 
 # Liveness and readiness
 
+
 def test_liveness_answers_even_when_the_database_does_not(client, service, monkeypatch):
     def unreachable(*_args: object):  # noqa: ANN202
         raise ConnectionRefusedError("connection refused")
@@ -196,7 +203,9 @@ def test_readiness_turns_503_when_the_last_poll_cycle_is_too_old(client, service
     for path in ("/readyz", "/healthz?ready"):
         stale = client.get(path)
         assert stale.status_code == 503
-        assert stale.json["reasons"] == [f"the last poll cycle finished {limit.total_seconds() + 1:.0f} s ago, more than 3 ticks ({limit.total_seconds():.0f} s)"]
+        assert stale.json["reasons"] == [
+            f"the last poll cycle finished {limit.total_seconds() + 1:.0f} s ago, more than 3 ticks ({limit.total_seconds():.0f} s)"
+        ]
     assert client.get("/healthz").status_code == 200
 
 
@@ -220,6 +229,7 @@ def test_when_the_scheduler_counts_as_polling_on_time(running, running_since, la
 
 
 # WebSub
+
 
 def test_curated_feeds_declare_the_hub_and_themselves(tmp_path, sample_feeds, make_service, hub, client):
     service = make_service(settings_from_dict(config_dict(tmp_path / "hubbed", sample_feeds, websub={"hub": hub.url})))
@@ -286,15 +296,26 @@ def test_the_hub_obeys_the_private_address_rule(settings, hub, caplog):
 
 # Deployment
 
+
 def test_gunicorn_serves_the_app_with_several_workers_and_no_scheduler(tmp_path, service, config_file):
     service.poll(include_all=True)  # another process (a worker) stored items in the shared database
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if key != "AGGREGATOR_DATABASE_URL"}
-    env |= {"AGGREGATOR_CONFIG": str(config_file), "AGGREGATOR_BIND": f"127.0.0.1:{port}", "AGGREGATOR_WEB_WORKERS": "2",
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    env |= {
+        "AGGREGATOR_CONFIG": str(config_file),
+        "AGGREGATOR_BIND": f"127.0.0.1:{port}",
+        "AGGREGATOR_WEB_WORKERS": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    web = subprocess.Popen([str(gunicorn), "--config", str(REPO_ROOT / "gunicorn.conf.py")], cwd=tmp_path, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    web = subprocess.Popen(
+        [str(gunicorn), "--config", str(REPO_ROOT / "gunicorn.conf.py")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         ready = _get_json(f"http://127.0.0.1:{port}/readyz", web)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:

@@ -68,6 +68,7 @@ def renders(client) -> int:
 
 # --- The digest ---------------------------------------------------------------------------
 
+
 def test_the_digest_groups_todays_stories_by_topic(polled):
     response = polled.get("/")
     html = response.data.decode()
@@ -91,7 +92,10 @@ def test_sections_follow_the_configured_topic_order(reader, demo):
 def test_a_story_shows_lead_sentence_time_thumbnail_and_other_outlets(reader):
     story = sections(html_of(reader, "/"))["health"].split("</article>")[0]
     assert "В Томске впервые провели пересадку печени" in story
-    assert '<p class="lead">Операцию в областной клинической больнице выполнила бригада из 12 специалистов, она длилась девять часов.</p>' in story
+    assert (
+        '<p class="lead">Операцию в областной клинической больнице выполнила бригада из 12 специалистов, она длилась девять часов.</p>'
+        in story
+    )
     assert ">15:00</time>" in story  # two hours before 17:00 in Tomsk
     assert 'src="https://tomsk-segodnya.example/upload/news/84512/main.jpg" alt=""' in story
     assert "ещё 3 источника" in story
@@ -144,22 +148,32 @@ def test_a_bad_or_future_date_and_unknown_things_are_errors(polled):
 def test_russian_plurals_and_dates(app):
     plural = app.jinja_env.filters["plural"]
     assert [plural(n, "источник") for n in (1, 3, 5, 11, 21, 22)] == [
-        "1 источник", "3 источника", "5 источников", "11 источников", "21 источник", "22 источника"]
+        "1 источник",
+        "3 источника",
+        "5 источников",
+        "11 источников",
+        "21 источник",
+        "22 источника",
+    ]
     assert plural(2, "публикация") == "2 публикации"
     assert app.jinja_env.filters["day"](NOW) == "25 ноября 2026"
 
 
-@pytest.mark.parametrize(("summary", "lead"), [
-    ("На ул. Ленина открыли сквер. Он большой.", "На ул. Ленина открыли сквер."),
-    ("Приехал А. С. Пушкин! Встречали все.", "Приехал А. С. Пушкин!"),
-    ("Одно предложение без точки", "Одно предложение без точки"),
-    ("слово " * 60, ("слово " * 40).strip() + "…"),
-])
+@pytest.mark.parametrize(
+    ("summary", "lead"),
+    [
+        ("На ул. Ленина открыли сквер. Он большой.", "На ул. Ленина открыли сквер."),
+        ("Приехал А. С. Пушкин! Встречали все.", "Приехал А. С. Пушкин!"),
+        ("Одно предложение без точки", "Одно предложение без точки"),
+        ("слово " * 60, ("слово " * 40).strip() + "…"),
+    ],
+)
 def test_the_lead_sentence_is_the_first_sentence(summary, lead):
     assert formatting.lead_sentence(summary, limit=len("слово " * 40)) == lead
 
 
 # --- Topic, story, search and feed health -------------------------------------------------
+
 
 def test_a_topic_page_has_stories_by_day_a_subscribe_box_and_an_activity_chart(reader):
     html = html_of(reader, "/topics/transport")
@@ -243,6 +257,7 @@ def test_feed_health_puts_broken_feeds_first_and_says_what_is_wrong(reader):
 
 # --- Safety --------------------------------------------------------------------------------
 
+
 def test_text_and_links_from_feeds_are_escaped_or_dropped(tmp_path, feed_server, make_service):
     evil = """<rss version="2.0"><channel><title>x</title>
     <item><title>&lt;script&gt;alert(1)&lt;/script&gt;Пожар</title>
@@ -263,10 +278,20 @@ def test_text_and_links_from_feeds_are_escaped_or_dropped(tmp_path, feed_server,
 
 # --- Accessibility basics, on every page -----------------------------------------------------
 
+
 def every_page(client, service) -> list[tuple[str, int]]:
-    paths = [("/", 200), ("/digest/2026-11-24", 200), ("/digest/2026-10-01", 200), ("/feeds", 200),
-             ("/search", 200), ("/search?q=троллейбус", 200), ("/search?q=марсоход", 200),
-             (f"/stories/{story_id(service, 'пересадку печени')}", 200), ("/stories/999999", 404), ("/digest/x", 400)]
+    paths = [
+        ("/", 200),
+        ("/digest/2026-11-24", 200),
+        ("/digest/2026-10-01", 200),
+        ("/feeds", 200),
+        ("/search", 200),
+        ("/search?q=троллейбус", 200),
+        ("/search?q=марсоход", 200),
+        (f"/stories/{story_id(service, 'пересадку печени')}", 200),
+        ("/stories/999999", 404),
+        ("/digest/x", 400),
+    ]
     return paths + [(f"/topics/{slug}", 200) for slug in service.topic_titles]
 
 
@@ -290,7 +315,9 @@ def accessibility_problems(html: str) -> list[str]:
         problems += [f"reference to missing id {r}" for r in refs if r not in ids]
     problems += [f"link without text: {a.get('href')}" for a in doc.iter("a") if not a.text_content().strip() and not a.get("aria-label")]
     problems += ["script on the page" for _ in doc.iter("script")]
-    problems += [f"external asset {link.get('href')}" for link in doc.xpath('//link[@rel="stylesheet"]') if not link.get("href", "").startswith("/")]
+    problems += [
+        f"external asset {link.get('href')}" for link in doc.xpath('//link[@rel="stylesheet"]') if not link.get("href", "").startswith("/")
+    ]
     return problems
 
 
@@ -330,8 +357,18 @@ def contrast(foreground: str, background: str) -> float:
 def test_text_colours_have_enough_contrast():
     css = (REPO_ROOT / "static" / "style.css").read_text(encoding="utf-8")
     colour = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-f]{6})", css)) | {"white": "#ffffff", "day-link": "#e8f0fa"}
-    pairs = [("ink", "white"), ("muted", "white"), ("faint", "white"), ("accent", "white"), ("white", "accent"),
-             ("bad", "bad-bg"), ("good", "good-bg"), ("accent", "day-link"), ("ink", "mark"), ("muted", "bad-bg")]
+    pairs = [
+        ("ink", "white"),
+        ("muted", "white"),
+        ("faint", "white"),
+        ("accent", "white"),
+        ("white", "accent"),
+        ("bad", "bad-bg"),
+        ("good", "good-bg"),
+        ("accent", "day-link"),
+        ("ink", "mark"),
+        ("muted", "bad-bg"),
+    ]
     assert {(f, b): round(contrast(colour[f], colour[b]), 2) for f, b in pairs if contrast(colour[f], colour[b]) < 4.5} == {}
     assert "background: #e8f0fa" in css  # the calendar's day links, checked above as day-link
 
@@ -340,11 +377,23 @@ def test_the_checker_notices_what_it_checks():
     bad = """<html><body><h1>a</h1><h1>b</h1><h3>c</h3><img src="x"><input name="q" id="a"><p id="a"></p>
              <a href="/"></a><script>1</script></div></body></html>"""
     found = " | ".join(accessibility_problems(bad))
-    for words in ("lang=ru", "2 h1", "h3 follows h1", "img without alt", "unlabelled input", "no <main>", "duplicate id a", "link without text", "script", "markup error"):
+    for words in (
+        "lang=ru",
+        "2 h1",
+        "h3 follows h1",
+        "img without alt",
+        "unlabelled input",
+        "no <main>",
+        "duplicate id a",
+        "link without text",
+        "script",
+        "markup error",
+    ):
         assert words in found
 
 
 # --- Caching --------------------------------------------------------------------------------
+
 
 def test_a_page_is_rendered_once_per_change_of_the_data(polled, service, feed_server):
     rendered = []

@@ -39,7 +39,11 @@ def test_a_poll_stores_exactly_the_items_of_every_format_and_encoding(service):
     assert outcome.failed == 0
     assert sorted(stored_titles(service)) == sorted(EXPECTED_TITLES)
     assert {f.name: f.new for f in outcome.feeds} == {
-        "Томский вестник": 4, "Город-Т": 2, "Сибирский курьер": 1, "Обь-Томь": 1, "Томская неделя": 1,
+        "Томский вестник": 4,
+        "Город-Т": 2,
+        "Сибирский курьер": 1,
+        "Обь-Томь": 1,
+        "Томская неделя": 1,
     }
 
 
@@ -129,9 +133,11 @@ def test_the_same_article_in_two_feeds_is_stored_once(tmp_path, feed_server, sam
 def test_a_cycle_over_many_feeds_fetches_only_a_little_ahead_of_what_it_has_stored(tmp_path, feed_server, make_service):
     """Storing a feed costs more than fetching it; a cold cycle must not fetch and hold every
     feed while the first ones are stored (500 feeds would mean 500 parsed feeds in memory)."""
-    rss = ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Лента {n}</title>'
-           '<item><title>Новость {n}</title><link>http://news.test/{n}</link><guid>n{n}</guid>'
-           '<pubDate>Tue, 24 Nov 2026 10:00:00 +0000</pubDate></item></channel></rss>')
+    rss = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Лента {n}</title>'
+        "<item><title>Новость {n}</title><link>http://news.test/{n}</link><guid>n{n}</guid>"
+        "<pubDate>Tue, 24 Nov 2026 10:00:00 +0000</pubDate></item></channel></rss>"
+    )
     feeds = {f"Лента {n}": feed_server.serve(f"/many/{n}.xml", rss.format(n=n)) for n in range(40)}
     settings = settings_from_dict(config_dict(tmp_path, feeds, polling={"concurrency": 2, "per_host_concurrency": 40}))
     service = make_service(settings)
@@ -191,7 +197,9 @@ def test_stories_stored_by_another_poller_meanwhile_are_joined_not_doubled(servi
     judges = {}
     for placer in (first, second):
         placer.catch_up(service.storage, NOW)
-        judges[placer] = Judges(service.classifier, SponsoredRules.build([], [], []), placer.index, timedelta(hours=24), placer.seen_item_id)
+        judges[placer] = Judges(
+            service.classifier, SponsoredRules.build([], [], []), placer.index, timedelta(hours=24), placer.seen_item_id
+        )
     report = {
         "Томский вестник": ("На Черемошниках сгорел жилой дом", "Ночью в Черемошниках сгорел жилой дом, погибших нет."),
         "Город-Т": ("В Черемошниках ночью сгорел дом", "Жилой дом в Черемошниках сгорел ночью; пострадавших нет."),

@@ -86,7 +86,7 @@ def test_outlets_reporting_the_same_event_share_a_story(stored):
     urls = sorted(truth)
     same_truth = same_both = same_ours = 0
     for i, a in enumerate(urls):
-        for b in urls[i + 1:]:
+        for b in urls[i + 1 :]:
             ours = stored[a].story_id == stored[b].story_id
             theirs = truth[a] is not None and truth[a] == truth[b]
             same_truth += theirs

@@ -64,7 +64,7 @@ def test_jitter_is_small_reproducible_and_spreads_feeds():
     ("cache_control", "expires", "date", "expected"),
     [
         ("max-age=600", None, None, timedelta(minutes=10)),
-        ("public, max-age=\"600\"", "Wed, 25 Nov 2026 20:00:00 GMT", None, timedelta(minutes=10)),  # max-age wins
+        ('public, max-age="600"', "Wed, 25 Nov 2026 20:00:00 GMT", None, timedelta(minutes=10)),  # max-age wins
         ("no-store", None, None, None),
         ("max-age=0", None, None, None),
         (None, "Wed, 25 Nov 2026 11:00:00 GMT", None, timedelta(hours=1)),
@@ -80,8 +80,13 @@ def test_http_freshness(cache_control, expires, date, expected):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("120", timedelta(minutes=2)), ("Wed, 25 Nov 2026 12:00:00 GMT", timedelta(hours=2)), ("soon", None), (None, None),
-     ("Wed, 25 Nov 2026 08:00:00 GMT", timedelta(0))],
+    [
+        ("120", timedelta(minutes=2)),
+        ("Wed, 25 Nov 2026 12:00:00 GMT", timedelta(hours=2)),
+        ("soon", None),
+        (None, None),
+        ("Wed, 25 Nov 2026 08:00:00 GMT", timedelta(0)),
+    ],
 )
 def test_http_retry_after(value, expected):
     assert http_retry_after(value, None, NOW) == expected

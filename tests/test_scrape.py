@@ -21,8 +21,14 @@ from conftest import DATA, NOW, config_dict
 
 PAGES = DATA / "pages"
 TOMSK = ZoneInfo("Asia/Tomsk")
-SELECTORS = {"item": "article.news-item", "title": "h2 a", "link": "h2 a", "date": ".news-item__date",
-             "summary": ".news-item__lead", "image": "img"}
+SELECTORS = {
+    "item": "article.news-item",
+    "title": "h2 a",
+    "link": "h2 a",
+    "date": ".news-item__date",
+    "summary": ".news-item__lead",
+    "image": "img",
+}
 SITE = "https://obozrevatel.example"
 
 
@@ -31,15 +37,35 @@ def tomsk(*parts: int) -> datetime:
 
 
 EXPECTED = [  # title, path, published, summary, image path
-    ("Мост через Томь откроют для движения в понедельник", "/news/2026/11/25/most-cherez-tom/", tomsk(2026, 11, 25, 14, 5),
-     "Подрядчик завершил испытания нового моста, сообщили в мэрии.", "/media/2026/11/most.jpg"),
-    ("На Кирова ночью горел склад стройматериалов", "/news/2026/11/25/pozhar-na-kirova/", tomsk(2026, 11, 25, 10, 30),
-     "Огонь тушили четыре часа, пострадавших нет.", None),
-    ("Учёные ТГУ получили грант на изучение болот Васюганья", "/news/2026/11/24/tgu-grant/", tomsk(2026, 11, 24, 18, 40),
-     "Исследование продлится три года.", None),
+    (
+        "Мост через Томь откроют для движения в понедельник",
+        "/news/2026/11/25/most-cherez-tom/",
+        tomsk(2026, 11, 25, 14, 5),
+        "Подрядчик завершил испытания нового моста, сообщили в мэрии.",
+        "/media/2026/11/most.jpg",
+    ),
+    (
+        "На Кирова ночью горел склад стройматериалов",
+        "/news/2026/11/25/pozhar-na-kirova/",
+        tomsk(2026, 11, 25, 10, 30),
+        "Огонь тушили четыре часа, пострадавших нет.",
+        None,
+    ),
+    (
+        "Учёные ТГУ получили грант на изучение болот Васюганья",
+        "/news/2026/11/24/tgu-grant/",
+        tomsk(2026, 11, 24, 18, 40),
+        "Исследование продлится три года.",
+        None,
+    ),
     ("«Томскнефть» повысит зарплаты с января", "/news/2026/11/25/tomskneft-zarplaty/", tomsk(2026, 11, 25, 16, 55), "", None),
-    ("«Томич» обыграл соседей из Новосибирска", "/news/2026/11/25/hokkey-tomich/", tomsk(2026, 11, 25, 0, 0),
-     "Хоккеисты победили со счётом <b>4:2</b>.", None),
+    (
+        "«Томич» обыграл соседей из Новосибирска",
+        "/news/2026/11/25/hokkey-tomich/",
+        tomsk(2026, 11, 25, 0, 0),
+        "Хоккеисты победили со счётом <b>4:2</b>.",
+        None,
+    ),
 ]
 
 
@@ -63,33 +89,37 @@ def html_settings(tmp_path, sources: list[dict], **overrides):
 
 # Dates in Russian words, in the service's time zone. NOW is 17:00 on 25 November in Tomsk.
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("26 ноября 2025, 14:05", tomsk(2025, 11, 26, 14, 5)),
-    ("25 ноября 2026 г. в 09:15", tomsk(2026, 11, 25, 9, 15)),
-    ("Среда, 25 нояб. 2026, 08:00", tomsk(2026, 11, 25, 8, 0)),
-    ("1 мая 2026", tomsk(2026, 5, 1)),
-    ("24 ноября, 18:40", tomsk(2026, 11, 24, 18, 40)),
-    ("31 декабря", tomsk(2025, 12, 31)),  # no year: the last 31 December, not a future one
-    ("сегодня в 10:30", tomsk(2026, 11, 25, 10, 30)),
-    ("Сегодня, 10:30", tomsk(2026, 11, 25, 10, 30)),
-    ("вчера, 18:40", tomsk(2026, 11, 24, 18, 40)),
-    ("вчера в 23:59", tomsk(2026, 11, 24, 23, 59)),
-    ("позавчера", tomsk(2026, 11, 23)),
-    ("5 минут назад", NOW - timedelta(minutes=5)),
-    ("минуту назад", NOW - timedelta(minutes=1)),
-    ("2 часа назад", NOW - timedelta(hours=2)),
-    ("час назад", NOW - timedelta(hours=1)),
-    ("3 дня назад", NOW - timedelta(days=3)),
-    ("только что", NOW),
-    ("26.11.2025", tomsk(2025, 11, 26)),
-    ("25.11.26 14:05", tomsk(2026, 11, 25, 14, 5)),
-    ("14:05 25.11.2026", tomsk(2026, 11, 25, 14, 5)),
-    ("16:20", tomsk(2026, 11, 25, 16, 20)),
-    ("23:50", tomsk(2026, 11, 24, 23, 50)),  # a bare time still to come today was yesterday's
-    ("2026-11-25T14:05:00+07:00", tomsk(2026, 11, 25, 14, 5)),
-    ("2026-11-25T07:05:00Z", tomsk(2026, 11, 25, 14, 5)),
-    ("2026-11-25 14:05", tomsk(2026, 11, 25, 14, 5)),
-])
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("26 ноября 2025, 14:05", tomsk(2025, 11, 26, 14, 5)),
+        ("25 ноября 2026 г. в 09:15", tomsk(2026, 11, 25, 9, 15)),
+        ("Среда, 25 нояб. 2026, 08:00", tomsk(2026, 11, 25, 8, 0)),
+        ("1 мая 2026", tomsk(2026, 5, 1)),
+        ("24 ноября, 18:40", tomsk(2026, 11, 24, 18, 40)),
+        ("31 декабря", tomsk(2025, 12, 31)),  # no year: the last 31 December, not a future one
+        ("сегодня в 10:30", tomsk(2026, 11, 25, 10, 30)),
+        ("Сегодня, 10:30", tomsk(2026, 11, 25, 10, 30)),
+        ("вчера, 18:40", tomsk(2026, 11, 24, 18, 40)),
+        ("вчера в 23:59", tomsk(2026, 11, 24, 23, 59)),
+        ("позавчера", tomsk(2026, 11, 23)),
+        ("5 минут назад", NOW - timedelta(minutes=5)),
+        ("минуту назад", NOW - timedelta(minutes=1)),
+        ("2 часа назад", NOW - timedelta(hours=2)),
+        ("час назад", NOW - timedelta(hours=1)),
+        ("3 дня назад", NOW - timedelta(days=3)),
+        ("только что", NOW),
+        ("26.11.2025", tomsk(2025, 11, 26)),
+        ("25.11.26 14:05", tomsk(2026, 11, 25, 14, 5)),
+        ("14:05 25.11.2026", tomsk(2026, 11, 25, 14, 5)),
+        ("16:20", tomsk(2026, 11, 25, 16, 20)),
+        ("23:50", tomsk(2026, 11, 24, 23, 50)),  # a bare time still to come today was yesterday's
+        ("2026-11-25T14:05:00+07:00", tomsk(2026, 11, 25, 14, 5)),
+        ("2026-11-25T07:05:00Z", tomsk(2026, 11, 25, 14, 5)),
+        ("2026-11-25 14:05", tomsk(2026, 11, 25, 14, 5)),
+    ],
+)
 def test_russian_dates_are_read_in_the_service_time_zone(text, expected):
     assert read_date(text, NOW, TOMSK) == expected
 
@@ -105,11 +135,14 @@ def test_the_same_words_mean_another_moment_in_another_zone():
 
 # The page itself.
 
+
 def test_a_news_list_page_gives_exactly_its_items():
     data = scraped(SELECTORS)
     got = [(e.title, e.link, e.published, e.summary_html, e.image_url) for e in data.entries]
-    want = [(title, SITE + path + ("?utm_source=list" if n == 0 else ""), published, summary, image and SITE + image)
-            for n, (title, path, published, summary, image) in enumerate(EXPECTED)]
+    want = [
+        (title, SITE + path + ("?utm_source=list" if n == 0 else ""), published, summary, image and SITE + image)
+        for n, (title, path, published, summary, image) in enumerate(EXPECTED)
+    ]
     assert [g[:3] for g in got] == [w[:3] for w in want]
     assert [(g[3] and _text(g[3]), g[4]) for g in got] == [(w[3], w[4]) for w in want]
     assert data.title == "Томский обозреватель" and data.notes == ()
@@ -121,10 +154,18 @@ def _text(html: str) -> str:
 
 
 def test_xpath_selectors_find_the_same_items():
-    xpath = {"item": "//article[contains(@class, 'news-item')]", "title": ".//h2/a", "link": ".//h2/a/@href",
-             "date": ".//*[contains(@class, 'news-item__date')]", "summary": "./p", "image": ".//img/@data-src"}
+    xpath = {
+        "item": "//article[contains(@class, 'news-item')]",
+        "title": ".//h2/a",
+        "link": ".//h2/a/@href",
+        "date": ".//*[contains(@class, 'news-item__date')]",
+        "summary": "./p",
+        "image": ".//img/@data-src",
+    }
     css, by_xpath = scraped(SELECTORS), scraped(xpath)
-    assert [(e.title, e.link, e.published, e.image_url) for e in by_xpath.entries] == [(e.title, e.link, e.published, e.image_url) for e in css.entries]
+    assert [(e.title, e.link, e.published, e.image_url) for e in by_xpath.entries] == [
+        (e.title, e.link, e.published, e.image_url) for e in css.entries
+    ]
 
 
 def test_blocks_without_a_title_or_link_are_skipped_and_reported():
@@ -142,10 +183,13 @@ def test_dates_that_cannot_be_read_are_reported():
     assert "they are dated when first seen" in data.notes[0].message
 
 
-@pytest.mark.parametrize(("selectors", "words"), [
-    (dict(SELECTORS, item="div.news-card"), "the item selector 'div.news-card' matches nothing on the page"),
-    (dict(SELECTORS, title="h3 a", link="h3 a"), "5 of 5 item blocks have no title (selector 'h3 a'); 5 of 5 item blocks have no link"),
-])
+@pytest.mark.parametrize(
+    ("selectors", "words"),
+    [
+        (dict(SELECTORS, item="div.news-card"), "the item selector 'div.news-card' matches nothing on the page"),
+        (dict(SELECTORS, title="h3 a", link="h3 a"), "5 of 5 item blocks have no title (selector 'h3 a'); 5 of 5 item blocks have no link"),
+    ],
+)
 def test_selectors_that_no_longer_match_are_an_error_in_words(selectors, words):
     with pytest.raises(ParseError) as error:
         scraped(selectors)
@@ -161,16 +205,20 @@ def test_a_windows_1251_page_declared_in_meta_is_read():
 
 # Configuration.
 
-@pytest.mark.parametrize(("feed", "message"), [
-    ({"kind": "html"}, '[[feeds]] #1 kind = "html" needs a [feeds.selectors] table'),
-    ({"selectors": SELECTORS}, 'only a news-list page has selectors; add kind = "html"'),
-    ({"kind": "html", "selectors": dict(SELECTORS, item="div[")}, "[[feeds]] #1 selectors.item: not a valid CSS selector 'div['"),
-    ({"kind": "html", "selectors": dict(SELECTORS, date="//span[")}, "[[feeds]] #1 selectors.date: not a valid XPath expression"),
-    ({"kind": "html", "selectors": {"item": "li", "title": "a"}}, "[[feeds]] #1 selectors.link: Field required"),
-    ({"kind": "html", "selectors": dict(SELECTORS, colour="red")}, "[[feeds]] #1 selectors.colour: unknown key (check the spelling)"),
-    ({"kind": "rss"}, "[[feeds]] #1 kind: Input should be 'feed' or 'html'"),
-    ({"publish": "full_text"}, 'publish = "full_text" needs full_text = true'),
-])
+
+@pytest.mark.parametrize(
+    ("feed", "message"),
+    [
+        ({"kind": "html"}, '[[feeds]] #1 kind = "html" needs a [feeds.selectors] table'),
+        ({"selectors": SELECTORS}, 'only a news-list page has selectors; add kind = "html"'),
+        ({"kind": "html", "selectors": dict(SELECTORS, item="div[")}, "[[feeds]] #1 selectors.item: not a valid CSS selector 'div['"),
+        ({"kind": "html", "selectors": dict(SELECTORS, date="//span[")}, "[[feeds]] #1 selectors.date: not a valid XPath expression"),
+        ({"kind": "html", "selectors": {"item": "li", "title": "a"}}, "[[feeds]] #1 selectors.link: Field required"),
+        ({"kind": "html", "selectors": dict(SELECTORS, colour="red")}, "[[feeds]] #1 selectors.colour: unknown key (check the spelling)"),
+        ({"kind": "rss"}, "[[feeds]] #1 kind: Input should be 'feed' or 'html'"),
+        ({"publish": "full_text"}, 'publish = "full_text" needs full_text = true'),
+    ],
+)
 def test_a_bad_source_stops_start_up_naming_the_key(feed, message):
     with pytest.raises(ConfigError) as error:
         settings_from_dict({"feeds": [{"url": SITE + "/news/", "name": "Сайт", **feed}]})
@@ -178,6 +226,7 @@ def test_a_bad_source_stops_start_up_naming_the_key(feed, message):
 
 
 # Through the pipeline.
+
 
 def test_page_items_are_stored_classified_and_published_like_feed_items(tmp_path, feed_server, make_service):
     url = feed_server.serve_file("/news/", PAGES / "news_list.html", content_type="text/html; charset=utf-8")
@@ -201,8 +250,10 @@ def test_a_page_read_again_adds_only_what_is_new(tmp_path, feed_server, make_ser
     service = make_service(html_settings(tmp_path, [html_source(url)]))
     service.poll(include_all=True)
     page = (PAGES / "news_list.html").read_text(encoding="utf-8")
-    fresh = ('<div class="news-list">\n<article class="news-item"><h2><a href="/news/2026/11/25/novyi-katok/">'
-             'В Лагерном саду открылся каток</a></h2><span class="news-item__date">только что</span></article>')
+    fresh = (
+        '<div class="news-list">\n<article class="news-item"><h2><a href="/news/2026/11/25/novyi-katok/">'
+        'В Лагерном саду открылся каток</a></h2><span class="news-item__date">только что</span></article>'
+    )
     feed_server.serve("/news/", page.replace('<div class="news-list">', fresh), content_type="text/html")
     clock[0] = NOW + timedelta(minutes=30)
     (outcome,) = service.poll(include_all=True).feeds
@@ -256,6 +307,7 @@ def test_a_page_redirecting_to_a_private_address_is_refused_unless_allowed(tmp_p
 
 
 # Trying a source from the command line.
+
 
 def test_feeds_test_prints_the_items_and_saves_nothing(tmp_path, feed_server, config_file):
     url = feed_server.serve_file("/news/", PAGES / "news_list.html", content_type="text/html")

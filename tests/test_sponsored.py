@@ -12,8 +12,16 @@ RULES = SponsoredRules.build(**SponsoredSettings().model_dump())
 
 
 def item(title: str, summary: str = "", categories: tuple[str, ...] = ()) -> ItemData:
-    return ItemData(guid="g", url="https://s.example/1", title=title, summary=summary, content_html="",
-                    published=datetime(2026, 11, 25, tzinfo=UTC), content_hash="h", categories=categories)
+    return ItemData(
+        guid="g",
+        url="https://s.example/1",
+        title=title,
+        summary=summary,
+        content_html="",
+        published=datetime(2026, 11, 25, tzinfo=UTC),
+        content_hash="h",
+        categories=categories,
+    )
 
 
 @pytest.mark.parametrize(

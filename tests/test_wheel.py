@@ -40,8 +40,9 @@ class Installed:
     site_packages: Path
 
     def command(self, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.venv / "bin" / "aggregator"), *args], cwd=cwd, env=_clean_env(),
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [str(self.venv / "bin" / "aggregator"), *args], cwd=cwd, env=_clean_env(), capture_output=True, text=True, timeout=120
+        )
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +54,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     (site_packages,) = venv.glob("lib/python*/site-packages")
     reuse = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
     (site_packages / "test-run-dependencies.pth").write_text("\n".join(sorted(reuse)) + "\n", encoding="utf-8")
-    _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
-          "--no-deps", "--no-index", str(wheel)])
+    _run(
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet", "--no-deps", "--no-index", str(wheel)]
+    )
     return Installed(venv, site_packages)
 
 
@@ -67,17 +69,37 @@ def _build_wheel(root: Path) -> Path:
             shutil.copytree(CHECKOUT / name, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(CHECKOUT / name, source / name)
-    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-          "--wheel-dir", str(root / "dist"), str(source)])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--wheel-dir",
+            str(root / "dist"),
+            str(source),
+        ]
+    )
     (wheel,) = (root / "dist").glob("aggregator-*.whl")
     return wheel
 
 
 def test_the_installed_copy_is_imported_not_the_checkout(installed, tmp_path):
     probe = subprocess.run(
-        [str(installed.venv / "bin" / "python"), "-c",
-         "import aggregator, aggregator.storage.migrate as m; print(aggregator.__file__); print(m.MIGRATIONS)"],
-        cwd=tmp_path, env=_clean_env(), capture_output=True, text=True, check=True,
+        [
+            str(installed.venv / "bin" / "python"),
+            "-c",
+            "import aggregator, aggregator.storage.migrate as m; print(aggregator.__file__); print(m.MIGRATIONS)",
+        ],
+        cwd=tmp_path,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        check=True,
     )
     package, migrations = map(Path, probe.stdout.split())
     assert package.is_relative_to(installed.site_packages) and migrations.is_relative_to(installed.site_packages)
@@ -137,9 +159,12 @@ def _serving(installed: Installed, config: Path, port: int) -> Iterator[str]:
     log = config.parent / "serve.log"
     with open(log, "wb") as output:
         server = subprocess.Popen(
-            [str(installed.venv / "bin" / "aggregator"), "--config", str(config), "serve", "--host", "127.0.0.1",
-             "--port", str(port)],
-            cwd=config.parent, env=_clean_env(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            [str(installed.venv / "bin" / "aggregator"), "--config", str(config), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=config.parent,
+            env=_clean_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -185,8 +210,9 @@ def _free_port() -> int:
 
 def _clean_env() -> dict[str, str]:
     """Nothing from the test run decides what is imported or which configuration is read."""
-    return {key: value for key, value in os.environ.items()
-            if not key.startswith(("AGGREGATOR_", "PYTHON")) and key not in ("VIRTUAL_ENV",)}
+    return {
+        key: value for key, value in os.environ.items() if not key.startswith(("AGGREGATOR_", "PYTHON")) and key not in ("VIRTUAL_ENV",)
+    }
 
 
 def _run(args: list[str]) -> None:

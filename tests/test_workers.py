@@ -35,8 +35,10 @@ def test_three_pollers_fetch_each_due_feed_exactly_once(tmp_path, feed_server):
     storage = Storage(raw["database"]["url"])
     for round_number in range(ROUNDS):
         feed_server.requests.clear()
-        pollers = [subprocess.Popen([AGGREGATOR, "--config", str(config), "poll"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                   for _ in range(POLLERS)]
+        pollers = [
+            subprocess.Popen([AGGREGATOR, "--config", str(config), "poll"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            for _ in range(POLLERS)
+        ]
         outputs = [p.communicate(timeout=240)[0].decode() for p in pollers]
         assert all(p.returncode == 0 for p in pollers), outputs
         hits = Counter(path for path, _ in feed_server.requests)

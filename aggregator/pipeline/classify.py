@@ -86,8 +86,13 @@ class TopicClassifier:
     """Rules, hints and a fitted model for the configured topics; immutable once built."""
 
     def __init__(
-        self, topics: Mapping[str, str], rules: Iterable[Rule], categories: Mapping[str, Iterable[str]],
-        model: LinearModel | None, min_confidence: float = 0.2, secondary_ratio: float = 0.5,
+        self,
+        topics: Mapping[str, str],
+        rules: Iterable[Rule],
+        categories: Mapping[str, Iterable[str]],
+        model: LinearModel | None,
+        min_confidence: float = 0.2,
+        secondary_ratio: float = 0.5,
     ) -> None:
         self.topics = dict(topics)  # slug -> title, in config order
         self._config_order = {slug: i for i, slug in enumerate(self.topics)}  # breaks ties between equal scores
@@ -99,8 +104,11 @@ class TopicClassifier:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, corrections: Iterable[LabelledText] = (),
-        *, shipped: Iterable[LabelledText] | None = None,
+        cls,
+        settings: Settings,
+        corrections: Iterable[LabelledText] = (),
+        *,
+        shipped: Iterable[LabelledText] | None = None,
     ) -> TopicClassifier:
         """Compile the config's rules; fit the model on the shipped examples (or `shipped`) plus corrections."""
         rules: list[Rule] = []
@@ -118,8 +126,12 @@ class TopicClassifier:
         model = fit_model(rows)
         log.info("topic model fitted on %d rows for %d topics", len(rows), len(learned))
         return cls(
-            {slug: topic.title for slug, topic in settings.topics.items()}, rules, categories, model,
-            settings.classifier.min_confidence, settings.classifier.secondary_ratio,
+            {slug: topic.title for slug, topic in settings.topics.items()},
+            rules,
+            categories,
+            model,
+            settings.classifier.min_confidence,
+            settings.classifier.secondary_ratio,
         )
 
     def classify(self, item: TopicInput) -> TopicDecision:
@@ -168,9 +180,13 @@ class TopicClassifier:
         weights = self.model.weights(text.features) if self.model else {}
         model = self.model.log_probabilities(weights) if self.model else {}
         return Evidence(
-            text, {slug: tuple(h) for slug, h in hits.items()}, {slug: tuple(v) for slug, v in vetoes.items()},
-            self._categories(item.categories), item.feed_topic if item.feed_topic in self.topics else None,
-            weights, {slug: value for slug, value in model.items() if slug in self.topics},
+            text,
+            {slug: tuple(h) for slug, h in hits.items()},
+            {slug: tuple(v) for slug, v in vetoes.items()},
+            self._categories(item.categories),
+            item.feed_topic if item.feed_topic in self.topics else None,
+            weights,
+            {slug: value for slug, value in model.items() if slug in self.topics},
         )
 
     def _categories(self, names: Iterable[str]) -> dict[str, tuple[str, ...]]:
@@ -210,8 +226,10 @@ class TopicClassifier:
         title = sum(rule.weight for rule, in_title in hits if in_title)
         summary = sum(rule.weight for rule, in_title in hits if not in_title)
         return (
-            TITLE_KEYWORDS * math.log1p(title) + SUMMARY_KEYWORDS * math.log1p(summary)
-            + CATEGORY_HINT * (slug in evidence.categories) + FEED_HINT * (evidence.feed_topic == slug)
+            TITLE_KEYWORDS * math.log1p(title)
+            + SUMMARY_KEYWORDS * math.log1p(summary)
+            + CATEGORY_HINT * (slug in evidence.categories)
+            + FEED_HINT * (evidence.feed_topic == slug)
         )
 
     def _decide(self, scores: dict[str, float], evidence: Evidence) -> TopicDecision:

@@ -208,7 +208,9 @@ class StoryIndex:
             return None
         return score + sum(getattr(self.rules, name) * meaning[name] for name in MEANING_FEATURES)
 
-    def _work_out(self, features: Iterator[tuple[str, float]], reading: _Reading, ceiling: float, to_beat: float) -> dict[str, float] | None:
+    def _work_out(
+        self, features: Iterator[tuple[str, float]], reading: _Reading, ceiling: float, to_beat: float
+    ) -> dict[str, float] | None:
         """The features' values, or None as soon as they show that the score cannot exceed
         `to_beat`: `ceiling` counts every feature not yet known at its best."""
         known = {}
@@ -235,9 +237,15 @@ class StoryIndex:
                 stories[story_id] = near
         best = {name: max(getattr(rules, name) * low, getattr(rules, name) * high) for name, (low, high) in self._ranges(item).items()}
         return _Reading(
-            candidate=candidate, item=item, weights=weights, stories=stories,
-            title=weighed(item.title_keys, rarity), numbers=frozenset(item.numbers),
-            best=best, ceiling=sum(best.values()), headroom=sum(best[name] for name in MEANING_FEATURES),
+            candidate=candidate,
+            item=item,
+            weights=weights,
+            stories=stories,
+            title=weighed(item.title_keys, rarity),
+            numbers=frozenset(item.numbers),
+            best=best,
+            ceiling=sum(best.values()),
+            headroom=sum(best[name] for name in MEANING_FEATURES),
         )
 
     def _ranges(self, item: ItemProfile) -> dict[str, tuple[float, float]]:
@@ -345,4 +353,3 @@ class StoryIndex:
             terms = self._story_terms[story_id]  # a Counter: the story had more than one member
             terms.subtract(entry.profile.terms)
             self._story_terms[story_id] = +terms
-

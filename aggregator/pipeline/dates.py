@@ -16,12 +16,27 @@ import re
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
 MONTHS = {
-    "янв": 1, "фев": 2, "мар": 3, "апр": 4, "май": 5, "мая": 5, "июн": 6, "июл": 7, "авг": 8,
-    "сен": 9, "окт": 10, "ноя": 11, "дек": 12,
+    "янв": 1,
+    "фев": 2,
+    "мар": 3,
+    "апр": 4,
+    "май": 5,
+    "мая": 5,
+    "июн": 6,
+    "июл": 7,
+    "авг": 8,
+    "сен": 9,
+    "окт": 10,
+    "ноя": 11,
+    "дек": 12,
 }
 UNITS = {
-    "сек": timedelta(seconds=1), "мин": timedelta(minutes=1), "час": timedelta(hours=1),
-    "дн": timedelta(days=1), "ден": timedelta(days=1), "сут": timedelta(days=1),
+    "сек": timedelta(seconds=1),
+    "мин": timedelta(minutes=1),
+    "час": timedelta(hours=1),
+    "дн": timedelta(days=1),
+    "ден": timedelta(days=1),
+    "сут": timedelta(days=1),
     "нед": timedelta(weeks=1),
 }
 DAY_WORDS = {"сегодня": 0, "вчера": 1, "позавчера": 2}
@@ -133,7 +148,7 @@ def _clock(text: str) -> time | None:
 
 
 def _without(text: str, match: re.Match[str]) -> str:
-    return text[: match.start()] + " " + text[match.end():]
+    return text[: match.start()] + " " + text[match.end() :]
 
 
 def _local(year: int, month: int, day: int, clock: time | None, tz: tzinfo) -> datetime | None:

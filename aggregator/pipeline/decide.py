@@ -65,12 +65,21 @@ def decide(got: Retrieved, stored: StoredForUpdate, now: datetime, judges: Judge
     new = tuple(_new_items(changes.new, feed, judges))
     updated = tuple(_updated_item(item_id, item, feed, stored, judges.classifier) for item_id, item in changes.updated)
     outcome = FeedOutcome(
-        feed.id, feed.url, feed.name, new=len(new), updated=len(updated), unchanged=changes.unchanged,
+        feed.id,
+        feed.url,
+        feed.name,
+        new=len(new),
+        updated=len(updated),
+        unchanged=changes.unchanged,
         not_modified=got.unchanged_body,
     )
     return FeedIntent(
-        feed_update(got, now, judges.max_backoff), outcome, new, updated,
-        stories_seen=judges.stories_seen, stories_since=now - judges.stories.window,
+        feed_update(got, now, judges.max_backoff),
+        outcome,
+        new,
+        updated,
+        stories_seen=judges.stories_seen,
+        stories_since=now - judges.stories.window,
     )
 
 
@@ -96,7 +105,9 @@ def feed_update(got: Retrieved, now: datetime, max_backoff: timedelta) -> FeedUp
     the document was last read, unless the feed was failing until now."""
     feed, fetched, data = got.feed, got.fetched, got.data
     assert fetched is not None
-    due = next_check(now, feed.id, feed.interval, 0, max_backoff, ScheduleHints(ttl=data.ttl if data else None, fresh_for=fetched.fresh_for))
+    due = next_check(
+        now, feed.id, feed.interval, 0, max_backoff, ScheduleHints(ttl=data.ttl if data else None, fresh_for=fetched.fresh_for)
+    )
     if data is not None:
         status, last_error = (got.notes[0].kind, "; ".join(note.message for note in got.notes)) if got.notes else ("ok", None)
     elif feed.consecutive_errors or feed.status in RECOVERING:
@@ -104,9 +115,16 @@ def feed_update(got: Retrieved, now: datetime, max_backoff: timedelta) -> FeedUp
     else:
         status, last_error = feed.status, feed.last_error
     return FeedUpdateIntent(
-        feed.id, now, status, last_error, consecutive_errors=0, next_check=due, url=fetched.permanent_url,
+        feed.id,
+        now,
+        status,
+        last_error,
+        consecutive_errors=0,
+        next_check=due,
+        url=fetched.permanent_url,
         validators=None if data is None else (fetched.etag, fetched.last_modified, got.body_hash),
-        title=data.title if data else None, site_url=data.link if data else None,
+        title=data.title if data else None,
+        site_url=data.link if data else None,
     )
 
 
@@ -146,7 +164,9 @@ def _new_items(items: Sequence[ItemData], feed: FeedForUpdate, judges: Judges) -
             yield NewItemIntent(item, decision, lemmas, story_id=judges.stories.place(_story_candidate(item, feed)))
 
 
-def _updated_item(item_id: int, item: ItemData, feed: FeedForUpdate, stored: StoredForUpdate, classifier: TopicClassifier) -> ItemUpdateIntent:
+def _updated_item(
+    item_id: int, item: ItemData, feed: FeedForUpdate, stored: StoredForUpdate, classifier: TopicClassifier
+) -> ItemUpdateIntent:
     """A changed item keeps the article text it had (articles are fetched for new items only);
     its topics are decided on that text where the source is read in full."""
     kept = stored.full_texts.get(item_id)

@@ -146,8 +146,7 @@ def check_address(url: str, allow_private: bool) -> tuple[str, ...]:
     for address in addresses:
         if not ipaddress.ip_address(address.split("%")[0]).is_global:
             raise FetchError(
-                f"{host} resolves to the non-public address {address}; "
-                "set [polling] allow_private_addresses = true to allow it",
+                f"{host} resolves to the non-public address {address}; set [polling] allow_private_addresses = true to allow it",
                 kind="refused_address",
             )
     return addresses
@@ -303,7 +302,11 @@ class _GuardedBackend(httpcore.SyncBackend):
     """Connects to the addresses `check_address` vetted for the host, within the deadline."""
 
     def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
         socket_options: typing.Iterable[typing.Any] | None = None,
     ) -> httpcore.NetworkStream:
         scope = _SCOPE.get()
@@ -335,7 +338,10 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._stream.close()
 
     def start_tls(
-        self, ssl_context: typing.Any, server_hostname: str | None = None, timeout: float | None = None,
+        self,
+        ssl_context: typing.Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
     ) -> httpcore.NetworkStream:
         return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, _within_deadline(timeout)))
 
@@ -352,4 +358,3 @@ def _within_deadline(timeout: float | None) -> float | None:
     if left <= 0:
         raise httpcore.ReadTimeout("the total timeout is spent")
     return left if timeout is None else min(timeout, left)
-

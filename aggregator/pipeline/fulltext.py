@@ -51,7 +51,11 @@ class ArticleText:
 
 
 def fetch_article(
-    feed: FeedForUpdate, item: ItemData, policy: FetchPolicy, client: httpx.Client, fetcher=fetch_feed,  # noqa: ANN001
+    feed: FeedForUpdate,
+    item: ItemData,
+    policy: FetchPolicy,
+    client: httpx.Client,
+    fetcher=fetch_feed,  # noqa: ANN001
 ) -> ArticleText:
     """GET the item's page and extract its text; any failure comes back as `error`."""
     page = FeedForUpdate(id=feed.id, url=item.url, name=feed.name)
@@ -72,8 +76,15 @@ def article_text(fetched: Fetched, title: str = "") -> str:
 
     html = decode_html(fetched.body or b"", fetched.content_type)
     extracted = trafilatura.extract(
-        html, url=fetched.url, favor_precision=True, include_comments=False, include_tables=False,
-        include_images=False, include_links=False, deduplicate=False, output_format="txt",
+        html,
+        url=fetched.url,
+        favor_precision=True,
+        include_comments=False,
+        include_tables=False,
+        include_images=False,
+        include_links=False,
+        deduplicate=False,
+        output_format="txt",
     )
     text = clean_text(extracted or "", title, *_headlines(html))
     if len(text.split()) < MIN_WORDS:
@@ -105,4 +116,3 @@ def _clutter(line: str) -> bool:
 
 def _same(line: str, title: str) -> bool:
     return SPACES.sub(" ", line).strip(" .").casefold() == SPACES.sub(" ", title).strip(" .").casefold()
-

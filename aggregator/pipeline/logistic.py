@@ -72,8 +72,15 @@ def _sum_by(groups: np.ndarray, products: np.ndarray, size: int) -> np.ndarray:
 
 
 def fit(
-    matrix: SparseRows, labels: np.ndarray, sample_weights: np.ndarray, classes: int, c: float,
-    *, intercept: bool = True, tolerance: float = 1e-5, max_iterations: int = 2000,
+    matrix: SparseRows,
+    labels: np.ndarray,
+    sample_weights: np.ndarray,
+    classes: int,
+    c: float,
+    *,
+    intercept: bool = True,
+    tolerance: float = 1e-5,
+    max_iterations: int = 2000,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weights (width × classes) and intercepts (classes) minimising the objective above;
     `labels` are class indices."""

@@ -45,8 +45,13 @@ COMMON_RUSSIAN = re.compile(r"[оеаинтср]")
 FALLBACK_ENCODINGS = ("windows-1251", "koi8-r")
 WESTERN_GUESSES = {"iso-8859-1", "windows-1252", "iso-8859-2", "cp1252", "latin-1"}
 ENCODING_COMPLAINTS = (feedparser.CharacterEncodingOverride, feedparser.CharacterEncodingUnknown, feedparser.NonXMLContentType)
-SY_PERIODS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(days=7),
-              "monthly": timedelta(days=30), "yearly": timedelta(days=365)}
+SY_PERIODS = {
+    "hourly": timedelta(hours=1),
+    "daily": timedelta(days=1),
+    "weekly": timedelta(days=7),
+    "monthly": timedelta(days=30),
+    "yearly": timedelta(days=365),
+}
 LONGEST_TTL = timedelta(days=365)
 ENTITY_DECLARATION = re.compile(rb"""<!ENTITY\s+(%\s+)?([^\s"'%>]+)\s+(?:(SYSTEM|PUBLIC)\b|"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
@@ -101,7 +106,9 @@ def guard_entities(body: bytes) -> None:
         key = (entity.name, entity.parameter)
         expansions[key] = max(expansions.get(key, 0), _expansion(entity, view))
     if sum(expansions.values()) > MAX_EXPANSION:
-        raise _unsafe(f"its XML entities would expand to about {sum(expansions.values())} characters (a 'quadratic blowup'); entity expansion is refused")
+        raise _unsafe(
+            f"its XML entities would expand to about {sum(expansions.values())} characters (a 'quadratic blowup'); entity expansion is refused"
+        )
 
 
 def _expansion(entity: _Entity, view: str) -> int:
@@ -109,7 +116,9 @@ def _expansion(entity: _Entity, view: str) -> int:
         raise _unsafe(f"it declares the external XML entity {entity.name!r} ({entity.external}); external entities are never fetched")
     value = entity.value or ""
     if entity.parameter or NESTED_REFERENCE.search(value):
-        raise _unsafe(f"it declares the XML entity {entity.name!r} in terms of other entities (a 'billion laughs' attack); entity expansion is refused")
+        raise _unsafe(
+            f"it declares the XML entity {entity.name!r} in terms of other entities (a 'billion laughs' attack); entity expansion is refused"
+        )
     if len(value) > MAX_ENTITY_CHARS:
         raise _unsafe(f"it declares the XML entity {entity.name!r} of {len(value)} characters; entity expansion is refused")
     return len(value) * view.count(f"&{entity.name};")
@@ -143,15 +152,24 @@ def _declared_by_pattern(body: bytes) -> list[_Entity]:
     first = FIRST_ELEMENT.search(body)
     head = body[: first.start() if first else len(body)]
     return [
-        _Entity(name.decode("latin-1"), bool(percent), None if external else (double or single).decode("latin-1"),
-                external.decode("latin-1") if external else None)
+        _Entity(
+            name.decode("latin-1"),
+            bool(percent),
+            None if external else (double or single).decode("latin-1"),
+            external.decode("latin-1") if external else None,
+        )
         for percent, name, external, double, single in ENTITY_DECLARATION.findall(head)
     ]
 
 
 def _text_view(body: bytes) -> str:
     """The document as text good enough to count entity references in."""
-    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, codec in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
         if body.startswith(bom):
             return body.decode(codec, errors="replace")
     if body[:2] in (b"<\x00", b"\x00<"):
@@ -165,7 +183,7 @@ def _keep_entries(body: bytes, max_entries: int) -> tuple[bytes, int]:
     if len(starts) <= max_entries:
         return body, len(starts)
     closing = ENTRY_END.search(body, starts[-1])
-    tail = body[closing.end():] if closing else b""
+    tail = body[closing.end() :] if closing else b""
     return body[: starts[max_entries]] + tail, len(starts)
 
 
@@ -217,7 +235,12 @@ def _plausibility(parsed: Any) -> float:
 
 
 def _notes(
-    parsed: Any, body: bytes, content_type: str | None, reread_as: str | None, total: int, max_entries: int,
+    parsed: Any,
+    body: bytes,
+    content_type: str | None,
+    reread_as: str | None,
+    total: int,
+    max_entries: int,
 ) -> tuple[FeedNote, ...]:
     notes = []
     if total > max_entries:

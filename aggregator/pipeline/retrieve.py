@@ -76,7 +76,12 @@ class _AwaitingText:
 
 
 def retrieve(
-    feed: FeedForUpdate, policy: FetchPolicy, client: httpx.Client, now: datetime, max_items: int, fetcher: Fetcher = fetch_feed,
+    feed: FeedForUpdate,
+    policy: FetchPolicy,
+    client: httpx.Client,
+    now: datetime,
+    max_items: int,
+    fetcher: Fetcher = fetch_feed,
     tz: tzinfo = UTC,
 ) -> Retrieved:
     """Fetch, parse (or scrape, for a news-list page: its dates are read in `tz`) and
@@ -114,7 +119,10 @@ def try_source(feed: FeedForUpdate, settings: Settings, now: datetime, limit: in
 
 
 def retrieve_all(
-    feeds: Sequence[FeedForUpdate], work: Callable[[FeedForUpdate], Retrieved], workers: int, per_host: int,
+    feeds: Sequence[FeedForUpdate],
+    work: Callable[[FeedForUpdate], Retrieved],
+    workers: int,
+    per_host: int,
     read_article: Callable[[FeedForUpdate, ItemData], ArticleText] | None = None,
     wanting_text: Callable[[Retrieved], Sequence[ItemData]] | None = None,
 ) -> Iterator[Retrieved]:
@@ -143,7 +151,9 @@ def retrieve_all(
                     yield awaiting.pop(feed_id).complete()
 
 
-def _article_job(read_article: Callable[[FeedForUpdate, ItemData], ArticleText], feed: FeedForUpdate, item: ItemData) -> tuple[int, ArticleText]:
+def _article_job(
+    read_article: Callable[[FeedForUpdate, ItemData], ArticleText], feed: FeedForUpdate, item: ItemData
+) -> tuple[int, ArticleText]:
     return feed.id, read_article(feed, item)
 
 
@@ -202,8 +212,6 @@ class _HostJobs:
 
 def _host(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
-
-
 
 
 def internal_error(exc: Exception, doing: str = "") -> InternalError:

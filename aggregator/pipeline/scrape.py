@@ -79,10 +79,15 @@ def scrape_page(fetched: Fetched, selectors: PageSelectors, now: datetime, tz: t
     read = [_read_block(block, compiled, base) for block in blocks]
     usable = [block for block in read if block.title and block.link]
     if not usable:
-        raise ParseError(f"{_missing(read, selectors)}: the site's layout may have changed; check [feeds.selectors]", kind="selectors_failed")
+        raise ParseError(
+            f"{_missing(read, selectors)}: the site's layout may have changed; check [feeds.selectors]", kind="selectors_failed"
+        )
     entries = tuple(_entry(block, now, tz) for block in usable)
     return FeedData(
-        url=fetched.url, title=_page_title(root), link=base, entries=entries,
+        url=fetched.url,
+        title=_page_title(root),
+        link=base,
+        entries=entries,
         notes=_notes(read, usable, entries, selectors),
     )
 
@@ -203,8 +208,13 @@ def _image(found: etree._Element | str | None, base: str) -> str:
 
 def _entry(block: _Block, now: datetime, tz: tzinfo) -> EntryData:
     return EntryData(
-        guid=None, link=block.link, title=block.title, summary_html=block.summary_html, content_html="",
-        published=read_date(block.date_text, now, tz) if block.date_text else None, updated=None,
+        guid=None,
+        link=block.link,
+        title=block.title,
+        summary_html=block.summary_html,
+        content_html="",
+        published=read_date(block.date_text, now, tz) if block.date_text else None,
+        updated=None,
         image_url=block.image or None,
     )
 
@@ -227,11 +237,13 @@ def _notes(read: list[_Block], usable: list[_Block], entries: tuple[EntryData, .
         notes.append(FeedNote("selectors_failed", f"{_missing(read, selectors)}; those blocks were skipped"))
     undated = [block.date_text or "nothing" for block, entry in zip(usable, entries) if entry.published is None]
     if selectors.date and undated:
-        notes.append(FeedNote(
-            "unreadable_dates",
-            f"{len(undated)} of {len(entries)} items have no date we can read (selector {selectors.date!r} found "
-            f"{undated[0]!r}); they are dated when first seen",
-        ))
+        notes.append(
+            FeedNote(
+                "unreadable_dates",
+                f"{len(undated)} of {len(entries)} items have no date we can read (selector {selectors.date!r} found "
+                f"{undated[0]!r}); they are dated when first seen",
+            )
+        )
     return tuple(notes)
 
 

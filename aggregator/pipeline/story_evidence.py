@@ -19,7 +19,18 @@ import numpy as np
 from aggregator.pipeline.story_profile import ItemProfile, Meaning, StoryRules, closeness
 
 # The features in the order `StoryIndex.evidence` lists them and `place` sums their weighted values.
-CHEAP_FEATURES = ("w_bias", "w_cover", "w_covered", "w_uncovered", "w_names", "w_numbers", "w_conflict", "w_disagree", "w_same_feed", "w_gap")
+CHEAP_FEATURES = (
+    "w_bias",
+    "w_cover",
+    "w_covered",
+    "w_uncovered",
+    "w_names",
+    "w_numbers",
+    "w_conflict",
+    "w_disagree",
+    "w_same_feed",
+    "w_gap",
+)
 MEANING_FEATURES = ("w_centroid", "w_told", "w_tells", "w_untold")  # see StoryIndex._meaning_features
 
 Title = tuple[tuple[tuple[str, ...], float], ...]  # each title word's alternatives, with its rarity
@@ -43,8 +54,9 @@ def weighed(keys: tuple[tuple[str, ...], ...], rarity: Mapping[str, float]) -> T
     return tuple((alternatives, rarity[alternatives[0]]) for alternatives in keys)
 
 
-def similarity(weights: dict[str, float], item: ItemProfile, other: Terms, others: list[ItemProfile],
-               rarity: Mapping[str, float], rules: StoryRules) -> float:
+def similarity(
+    weights: dict[str, float], item: ItemProfile, other: Terms, others: list[ItemProfile], rarity: Mapping[str, float], rules: StoryRules
+) -> float:
     """Geometric mean of the cosine over every term and over what-happened terms only."""
     names = {n for n, _ in item.names}.union(*({n for n, _ in o.names} for o in others))
     names |= {"~" + n[: rules.stem_length] for n in names}

@@ -123,9 +123,10 @@ def _starts(words: tuple[str, ...], start: str) -> bool:
     at = bisect_left(words, start)
     return at < len(words) and words[at].startswith(start)
 
+
 TOKEN = re.compile(r"\d+(?:[.,:]\d+)*|[A-Za-zА-Яа-яЁё]+(?:-[A-Za-zА-Яа-яЁё]+)*|[.!?«»\"]")
 SENTENCE_END = frozenset(".!?")
-QUOTES = frozenset("«»\"")
+QUOTES = frozenset('«»"')
 WORDS = tomllib.loads((Path(__file__).resolve().parent.parent / "data" / "story_words.toml").read_text(encoding="utf-8"))
 STOP = frozenset(WORDS["stop"].split())
 CONCEPTS = {lemma: "@" + concept for concept, lemmas in WORDS["concepts"].items() for lemma in lemmas.split()}

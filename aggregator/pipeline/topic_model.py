@@ -128,4 +128,3 @@ def keyword_rows(keywords: Mapping[str, Iterable[str]]) -> Iterator[TrainingRow]
     for slug, topic_keywords in keywords.items():
         for keyword in topic_keywords:
             yield item_text(WEIGHT_SUFFIX.sub("", keyword).strip(), ""), slug, KEYWORD_EXAMPLE_WEIGHT
-

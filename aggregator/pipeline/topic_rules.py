@@ -60,7 +60,9 @@ class RuleIndex:
         forms = {form for token in tokens for form in token}
         found = {rule for form in forms & self._words.keys() for rule in self._words[form]}
         phrases = {
-            rule for form in forms & self._phrases.keys() for rule in self._phrases[form]
+            rule
+            for form in forms & self._phrases.keys()
+            for rule in self._phrases[form]
             if all(not forms.isdisjoint(word_forms) for word_forms in rule.forms[1:])
         }
         for rule in phrases:
@@ -72,7 +74,4 @@ class RuleIndex:
 
 def _matches_at(rule: Rule, tokens: tuple[Token, ...], start: int) -> bool:
     following = tokens[start : start + len(rule.forms)]
-    return len(following) == len(rule.forms) and all(
-        lemma in forms or word in forms for forms, (lemma, word) in zip(rule.forms, following)
-    )
-
+    return len(following) == len(rule.forms) and all(lemma in forms or word in forms for forms, (lemma, word) in zip(rule.forms, following))

@@ -47,4 +47,3 @@ def lemmatise(text: str) -> tuple[tuple[Token, ...], list[str]]:
 
 def _ngrams(lemmas: list[str]) -> tuple[str, ...]:
     return (*lemmas, *map(" ".join, pairwise(lemmas)))
-

@@ -104,9 +104,7 @@ def _story_html(story: StoryView, page_url: str) -> str:
         parts = [f"<p>{escape(lead.summary)}</p>"] if lead.summary else []
     if lead.image_url:
         parts.insert(0, f'<p><img src="{escape(lead.image_url)}" alt=""></p>')
-    links = "".join(
-        f'<li><a href="{escape(item.url)}">{escape(item.feed_name)}</a>: {escape(item.title)}</li>' for item in story.items
-    )
+    links = "".join(f'<li><a href="{escape(item.url)}">{escape(item.feed_name)}</a>: {escape(item.title)}</li>' for item in story.items)
     label = "Источник" if len(story.items) == 1 else "Источники"
     parts.append(f"<p>{label}:</p><ul>{links}</ul>")
     parts.append(f'<p><a href="{escape(page_url)}">Все сообщения сюжета</a></p>')

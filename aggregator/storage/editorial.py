@@ -83,8 +83,15 @@ class Editorial:
             story = _story(session, story_id)
             before = {"pinned_until": _iso(story.pinned_until)}
             story.pinned_until = to_db(until) if until else None
-            return _record(session, "pin_story" if until else "unpin_story", who, now, story=story, before=before,
-                           after={"pinned_until": _iso(story.pinned_until)})
+            return _record(
+                session,
+                "pin_story" if until else "unpin_story",
+                who,
+                now,
+                story=story,
+                before=before,
+                after={"pinned_until": _iso(story.pinned_until)},
+            )
 
     def move_item(self, item_id: int, story_id: int, who: str, now: datetime) -> ActionView:
         with self._sessions.begin() as session:
@@ -134,11 +141,7 @@ class Editorial:
 
 def corrections(session: Session) -> list[Correction]:
     """The topic each corrected item ended with (its latest standing correction)."""
-    query = (
-        select(Item.title, Item.summary, Item.topic)
-        .where(Item.topic_locked.is_(True), Item.topic.is_not(None))
-        .order_by(Item.id)
-    )
+    query = select(Item.title, Item.summary, Item.topic).where(Item.topic_locked.is_(True), Item.topic.is_not(None)).order_by(Item.id)
     return [Correction(*row) for row in session.execute(query)]
 
 
@@ -172,9 +175,15 @@ def _undo_move(session: Session, action: EditorialAction, before: dict) -> None:
 
 
 _UNDO = {
-    "set_topic": _undo_topic, "hide_item": _undo_item_hidden, "show_item": _undo_item_hidden,
-    "hide_story": _undo_story_hidden, "show_story": _undo_story_hidden, "pin_story": _undo_pin,
-    "unpin_story": _undo_pin, "move_item": _undo_move, "split_item": _undo_move,
+    "set_topic": _undo_topic,
+    "hide_item": _undo_item_hidden,
+    "show_item": _undo_item_hidden,
+    "hide_story": _undo_story_hidden,
+    "show_story": _undo_story_hidden,
+    "pin_story": _undo_pin,
+    "unpin_story": _undo_pin,
+    "move_item": _undo_move,
+    "split_item": _undo_move,
 }
 
 
@@ -206,12 +215,22 @@ def _story(session: Session, story_id: int | None) -> Story:
 
 
 def _record(
-    session: Session, action: str, who: str, now: datetime, item: Item | None = None, story: Story | None = None,
-    before: dict | None = None, after: dict | None = None,
+    session: Session,
+    action: str,
+    who: str,
+    now: datetime,
+    item: Item | None = None,
+    story: Story | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
 ) -> ActionView:
     story = story or (item.story if item is not None else None)
     row = EditorialAction(
-        at=to_db(now), who=who, action=action, item_id=item.id if item else None, story_id=story.id if story else None,
+        at=to_db(now),
+        who=who,
+        action=action,
+        item_id=item.id if item else None,
+        story_id=story.id if story else None,
         details={"before": before or {}, "after": after or {}},
     )
     session.add(row)

@@ -128,7 +128,9 @@ class FeedStore:
                 wanted = wanted.where(or_(Feed.next_check_at.is_(None), Feed.next_check_at <= to_db(now)))
             wanted = wanted.with_for_update(skip_locked=True)
             session.execute(
-                update(Feed).where(Feed.id.in_(wanted)).values(claimed_until=to_db(now + lease), claimed_by=token)
+                update(Feed)
+                .where(Feed.id.in_(wanted))
+                .values(claimed_until=to_db(now + lease), claimed_by=token)
                 .execution_options(synchronize_session=False)
             )
             query = select(Feed).where(Feed.claimed_by == token).order_by(Feed.next_check_at, Feed.id)
@@ -140,32 +142,54 @@ class FeedStore:
         if not updates:
             return
         table = Feed.__table__
-        statement = update(table).where(table.c.id == bindparam("feed_id")).values(
-            status=bindparam("status"), last_error=bindparam("last_error"), consecutive_errors=bindparam("errors"),
-            last_success_at=bindparam("fetched"), last_fetched_at=bindparam("fetched"), next_check_at=bindparam("due"),
-            claimed_until=None, claimed_by=None,
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("feed_id"))
+            .values(
+                status=bindparam("status"),
+                last_error=bindparam("last_error"),
+                consecutive_errors=bindparam("errors"),
+                last_success_at=bindparam("fetched"),
+                last_fetched_at=bindparam("fetched"),
+                next_check_at=bindparam("due"),
+                claimed_until=None,
+                claimed_by=None,
+            )
         )
         rows = [
-            {"feed_id": u.feed_id, "status": u.status, "last_error": u.last_error, "errors": u.consecutive_errors,
-             "fetched": to_db(u.fetched_at), "due": to_db(u.next_check) if u.next_check else None}
+            {
+                "feed_id": u.feed_id,
+                "status": u.status,
+                "last_error": u.last_error,
+                "errors": u.consecutive_errors,
+                "fetched": to_db(u.fetched_at),
+                "due": to_db(u.next_check) if u.next_check else None,
+            }
             for u in updates
         ]
         with self._sessions.begin() as session:
             session.connection().execute(statement, rows)
 
     def _new_row(self, session: Session, url: str, name: str, now: datetime) -> Feed:
-        row = Feed(url=url, name=name, created_at=to_db(now), status="new", consecutive_errors=0,
-                   enabled=True, from_config=False)
+        row = Feed(url=url, name=name, created_at=to_db(now), status="new", consecutive_errors=0, enabled=True, from_config=False)
         session.add(row)
         return row
 
     def _for_update(self, row: Feed) -> FeedForUpdate:
         interval = timedelta(minutes=row.interval_minutes) if row.interval_minutes else self._default_interval
         return FeedForUpdate(
-            id=row.id, url=row.url, name=row.name, etag=row.etag, last_modified=row.last_modified,
-            body_hash=row.body_hash, consecutive_errors=row.consecutive_errors, status=row.status, last_error=row.last_error,
+            id=row.id,
+            url=row.url,
+            name=row.name,
+            etag=row.etag,
+            last_modified=row.last_modified,
+            body_hash=row.body_hash,
+            consecutive_errors=row.consecutive_errors,
+            status=row.status,
+            last_error=row.last_error,
             interval=interval,
-            topic_hint=row.topic_hint, full_text=bool(row.full_text),
+            topic_hint=row.topic_hint,
+            full_text=bool(row.full_text),
             selectors=PageSelectors(**row.selectors) if row.kind == "html" and row.selectors else None,
         )
 
@@ -233,9 +257,20 @@ def _find(session: Session, id_or_url: str) -> Feed:
 
 def _view(row: Feed, items_total: int = 0, items_recent: int = 0) -> FeedView:
     return FeedView(
-        id=row.id, url=row.url, name=row.name, title=row.title, site_url=row.site_url, enabled=row.enabled,
-        from_config=row.from_config, topic_hint=row.topic_hint, status=row.status if row.enabled or row.status == "gone" else "disabled",
-        last_error=row.last_error, consecutive_errors=row.consecutive_errors,
-        last_fetched=from_db(row.last_fetched_at), last_success=from_db(row.last_success_at),
-        next_check=from_db(row.next_check_at), items_total=items_total, items_last_7_days=items_recent,
+        id=row.id,
+        url=row.url,
+        name=row.name,
+        title=row.title,
+        site_url=row.site_url,
+        enabled=row.enabled,
+        from_config=row.from_config,
+        topic_hint=row.topic_hint,
+        status=row.status if row.enabled or row.status == "gone" else "disabled",
+        last_error=row.last_error,
+        consecutive_errors=row.consecutive_errors,
+        last_fetched=from_db(row.last_fetched_at),
+        last_success=from_db(row.last_success_at),
+        next_check=from_db(row.next_check_at),
+        items_total=items_total,
+        items_last_7_days=items_recent,
     )

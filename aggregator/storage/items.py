@@ -123,10 +123,18 @@ def add_items(session: Session, feed_id: int, placed: Iterable[NewItemIntent], n
     for new in placed:
         story_id = None if new.sponsored else new.story_id if new.story_id is not None else next(new_story_ids)
         topic, confidence, applying = _topic_values(new.decision)
-        rows.append(_item_values(new.item, now, new.item.full_text, new.search_lemmas) | {
-            "feed_id": feed_id, "guid": new.item.guid, "story_id": story_id, "fetched_at": to_db(now),
-            "sponsored": new.sponsored, "topic": topic, "topic_confidence": confidence,
-        })
+        rows.append(
+            _item_values(new.item, now, new.item.full_text, new.search_lemmas)
+            | {
+                "feed_id": feed_id,
+                "guid": new.item.guid,
+                "story_id": story_id,
+                "fetched_at": to_db(now),
+                "sponsored": new.sponsored,
+                "topic": topic,
+                "topic_confidence": confidence,
+            }
+        )
         scores.append(applying)
     links = [
         {"item_id": item_id, "topic": slug, "score": score, "published_at": row["published_at"]}
@@ -177,10 +185,18 @@ def _topic_values(decision: TopicDecision) -> tuple[str | None, float, dict[str,
 def _item_values(item: ItemData, now: datetime, full_text: str | None, search_lemmas: str) -> dict[str, object]:
     """The item's columns that follow its content, `full_text` being the article text it keeps."""
     return {
-        "url": item.url, "canonical_url": item.url, "title": item.title, "summary": item.summary,
-        "content_html": item.content_html, "image_url": item.image_url, "author": item.author,
-        "categories": list(item.categories), "content_hash": item.content_hash,
-        "published_at": to_db(item.published), "updated_at": to_db(now), "full_text": full_text,
+        "url": item.url,
+        "canonical_url": item.url,
+        "title": item.title,
+        "summary": item.summary,
+        "content_html": item.content_html,
+        "image_url": item.image_url,
+        "author": item.author,
+        "categories": list(item.categories),
+        "content_hash": item.content_hash,
+        "published_at": to_db(item.published),
+        "updated_at": to_db(now),
+        "full_text": full_text,
         "search_lemmas": search_lemmas,
     }
 
@@ -218,9 +234,8 @@ def _refresh_stories(session: Session, story_ids: list[int]) -> None:
     results written by one bulk UPDATE."""
     members: dict[int, list[_Member]] = defaultdict(list)
     for chunk in _chunks(story_ids):
-        query = (
-            select(Item.story_id, Item.id, Item.title, Item.published_at, Item.topic, Item.topic_confidence, Item.topic_locked)
-            .where(Item.story_id.in_(chunk), Item.hidden.is_(False))
+        query = select(Item.story_id, Item.id, Item.title, Item.published_at, Item.topic, Item.topic_confidence, Item.topic_locked).where(
+            Item.story_id.in_(chunk), Item.hidden.is_(False)
         )
         for row in session.execute(query):
             members[row.story_id].append(row)
@@ -240,9 +255,12 @@ def _story_values(members: Sequence[_Member]) -> dict[str, object]:
         if member.topic:
             votes[member.topic] += 10.0 if member.topic_locked else max(member.topic_confidence, 0.01)
     return {
-        "item_count": len(members), "lead_item_id": lead.id, "title": lead.title,
+        "item_count": len(members),
+        "lead_item_id": lead.id,
+        "title": lead.title,
         "topic": max(votes, key=lambda t: (votes[t], t == lead.topic), default=None),
-        "first_published_at": lead.published_at, "updated_at": max(m.published_at for m in members),
+        "first_published_at": lead.published_at,
+        "updated_at": max(m.published_at for m in members),
     }
 
 
@@ -287,9 +305,12 @@ def _chunks(values: Sequence[T], size: int = 500) -> Iterable[Sequence[T]]:
         yield values[start : start + size]
 
 
-
 def reclassify(
-    sessions: sessionmaker[Session], classify: Classify, now: datetime, batch: int = 500, on_batch: Callable[[int], None] | None = None,
+    sessions: sessionmaker[Session],
+    classify: Classify,
+    now: datetime,
+    batch: int = 500,
+    on_batch: Callable[[int], None] | None = None,
 ) -> int:
     """Recompute topics of every item not locked by an editor, in batches of `batch`, one
     transaction each; stories follow their members, and an item whose topics change counts as
@@ -298,8 +319,11 @@ def reclassify(
     while True:
         with sessions.begin() as session:
             query = (
-                select(Item).options(selectinload(Item.feed), selectinload(Item.topics))
-                .where(Item.id > last_id, Item.topic_locked.is_(False)).order_by(Item.id).limit(batch)
+                select(Item)
+                .options(selectinload(Item.feed), selectinload(Item.topics))
+                .where(Item.id > last_id, Item.topic_locked.is_(False))
+                .order_by(Item.id)
+                .limit(batch)
             )
             rows = list(session.scalars(query))
             if not rows:

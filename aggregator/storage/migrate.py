@@ -58,7 +58,10 @@ def revision(engine: Engine, message: str, version_path: Path | None = None) -> 
     number = f"{int(previous) + 1:04d}" if previous and previous.isdigit() else None
     with engine.begin() as connection:
         script = command.revision(
-            _config(connection, version_path), message=message, autogenerate=True, rev_id=number,
+            _config(connection, version_path),
+            message=message,
+            autogenerate=True,
+            rev_id=number,
             version_path=str(version_path) if version_path else None,
         )
     return Path(script.path)  # type: ignore[union-attr]  # one script: no branches are merged here

@@ -104,9 +104,7 @@ class Item(Base):
 
     feed: Mapped[Feed] = relationship(back_populates="items")
     story: Mapped[Story | None] = relationship(back_populates="items")
-    topics: Mapped[list[ItemTopic]] = relationship(
-        back_populates="item", cascade="all, delete-orphan", passive_deletes=True
-    )
+    topics: Mapped[list[ItemTopic]] = relationship(back_populates="item", cascade="all, delete-orphan", passive_deletes=True)
 
 
 class ItemTopic(Base):

@@ -35,8 +35,13 @@ class Reads:
         self._sessions = sessions
 
     def items_page(
-        self, limit: int, cursor: str | None = None, topic: str | None = None, feed_id: int | None = None,
-        since: datetime | None = None, until: datetime | None = None,
+        self,
+        limit: int,
+        cursor: str | None = None,
+        topic: str | None = None,
+        feed_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> Page[ItemView]:
         """Visible items, newest first, optionally of a topic (primary or secondary), a feed
         and a time range [since, until)."""
@@ -102,8 +107,10 @@ class Reads:
         """How many visible stories were first reported on each day of [start, end), in `tz`:
         the days a digest has something to show."""
         query = select(Story.first_published_at).where(
-            Story.hidden.is_(False), Story.item_count > 0,
-            Story.first_published_at >= to_db(start), Story.first_published_at < to_db(end),
+            Story.hidden.is_(False),
+            Story.item_count > 0,
+            Story.first_published_at >= to_db(start),
+            Story.first_published_at < to_db(end),
         )
         return self._per_day(query, tz)
 
@@ -113,8 +120,11 @@ class Reads:
             select(ItemTopic.published_at)
             .join(Item, Item.id == ItemTopic.item_id)
             .where(
-                ItemTopic.topic == topic, ItemTopic.published_at >= to_db(start), ItemTopic.published_at < to_db(end),
-                Item.hidden.is_(False), Item.sponsored.is_(False),
+                ItemTopic.topic == topic,
+                ItemTopic.published_at >= to_db(start),
+                ItemTopic.published_at < to_db(end),
+                Item.hidden.is_(False),
+                Item.sponsored.is_(False),
             )
         )
         return self._per_day(query, tz)
@@ -130,6 +140,7 @@ class Reads:
         fetched (feed health), when an editor acts or undoes, when a pin runs out, and when
         pruning removes the oldest item (it always does, unless an editor's kept item is the
         oldest; the next fetch of any feed changes it then)."""
+
         def scalar(query: Select) -> ColumnElement:
             return query.scalar_subquery()
 
@@ -202,7 +213,11 @@ def _count_days(moments: Iterable[datetime], tz: ZoneInfo) -> dict[date, int]:
 
 
 def _paged(
-    session: Session, query: Select, time_col: InstrumentedAttribute, id_col: InstrumentedAttribute, limit: int,
+    session: Session,
+    query: Select,
+    time_col: InstrumentedAttribute,
+    id_col: InstrumentedAttribute,
+    limit: int,
     cursor: str | None,
 ) -> list:
     """One row more than `limit`, after the cursor's row: the extra one says a next page exists."""

@@ -53,7 +53,9 @@ def matching_items(session: Session, query: str, limit: int = 20, offset: int = 
         return SearchResults(wanted, [], False)
     sqlite = session.get_bind().dialect.name == "sqlite"
     expression = " ".join(f'"{lemma}"' for lemma in wanted) if sqlite else " & ".join(wanted)
-    ids = list(session.scalars(text(SQLITE_QUERY if sqlite else POSTGRES_QUERY), {"query": expression, "limit": limit + 1, "offset": offset}))
+    ids = list(
+        session.scalars(text(SQLITE_QUERY if sqlite else POSTGRES_QUERY), {"query": expression, "limit": limit + 1, "offset": offset})
+    )
     found = select(Item).options(selectinload(Item.feed), selectinload(Item.topics)).where(Item.id.in_(ids[:limit]))
     rows = {row.id: row for row in session.scalars(found)}
     return SearchResults(wanted, [item_view(rows[i]) for i in ids[:limit] if i in rows], len(ids) > limit)

@@ -72,12 +72,23 @@ class Page(Generic[T]):
 def item_view(row: Item) -> ItemView:
     """The view of an item row whose feed and topics are loaded."""
     return ItemView(
-        id=row.id, feed_id=row.feed_id, feed_name=row.feed.name, title=row.title, url=row.url, summary=row.summary,
-        content_html=row.content_html, image_url=row.image_url, published=from_db(row.published_at),
-        updated=from_db(row.updated_at), topic=row.topic,
+        id=row.id,
+        feed_id=row.feed_id,
+        feed_name=row.feed.name,
+        title=row.title,
+        url=row.url,
+        summary=row.summary,
+        content_html=row.content_html,
+        image_url=row.image_url,
+        published=from_db(row.published_at),
+        updated=from_db(row.updated_at),
+        topic=row.topic,
         topics=tuple(sorted((t.topic for t in row.topics), key=lambda slug: slug != row.topic)),
-        story_id=row.story_id, categories=tuple(row.categories or ()), sponsored=row.sponsored,
-        hidden=row.hidden, topic_locked=row.topic_locked,
+        story_id=row.story_id,
+        categories=tuple(row.categories or ()),
+        sponsored=row.sponsored,
+        hidden=row.hidden,
+        topic_locked=row.topic_locked,
         full_text=row.full_text if row.feed.publish == "full_text" else None,
     )
 
@@ -86,7 +97,11 @@ def story_view(row: Story) -> StoryView:
     """The view of a story row and its visible members, oldest report first."""
     members = sorted((m for m in row.items if not m.hidden), key=lambda m: (m.published_at, m.id))
     return StoryView(
-        id=row.id, title=row.title, topic=row.topic, first_published=from_db(row.first_published_at),
-        updated=from_db(row.updated_at), items=tuple(item_view(m) for m in members),
+        id=row.id,
+        title=row.title,
+        topic=row.topic,
+        first_published=from_db(row.first_published_at),
+        updated=from_db(row.updated_at),
+        items=tuple(item_view(m) for m in members),
         pinned_until=from_db(row.pinned_until),
     )

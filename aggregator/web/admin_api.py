@@ -24,7 +24,12 @@ def create_action(editor: str):
     if not isinstance(body, dict) or not isinstance(body.get("action"), str):
         raise InvalidRequest('send JSON like {"action": "set_topic", "item_id": 1, "topic": "sport"}')
     done = editing.apply(
-        service(), editor, body["action"], item_id=_id(body, "item_id"), story_id=_id(body, "story_id"), topic=body.get("topic"),
+        service(),
+        editor,
+        body["action"],
+        item_id=_id(body, "item_id"),
+        story_id=_id(body, "story_id"),
+        topic=body.get("topic"),
     )
     return {"action": action_json(done)}, 201
 

@@ -29,8 +29,12 @@ def items():
     if topic and topic not in svc.topic_titles:
         raise InvalidRequest(f"unknown topic {topic!r}")
     page = svc.storage.reads.items_page(
-        _limit(), request.args.get("cursor") or None, topic=topic, feed_id=_int_arg("feed"),
-        since=_time_arg("since"), until=_time_arg("until"),
+        _limit(),
+        request.args.get("cursor") or None,
+        topic=topic,
+        feed_id=_int_arg("feed"),
+        since=_time_arg("since"),
+        until=_time_arg("until"),
     )
     return _cached({"items": [item_json(item) for item in page.rows], "next_cursor": page.next_cursor})
 
@@ -52,7 +56,9 @@ def stories():
 
 @bp.get("/topics")
 def topics():
-    return _cached({"topics": [{"slug": slug, "title": title, "feed": f"/feeds/{slug}.atom"} for slug, title in service().topic_titles.items()]})
+    return _cached(
+        {"topics": [{"slug": slug, "title": title, "feed": f"/feeds/{slug}.atom"} for slug, title in service().topic_titles.items()]}
+    )
 
 
 @bp.get("/feeds")
@@ -68,27 +74,49 @@ def _cached(payload: dict) -> Response:
 
 def item_json(item: ItemView) -> dict:
     return {
-        "id": item.id, "title": item.title, "url": item.url, "summary": item.summary,
-        "published": item.published.isoformat(), "updated": item.updated.isoformat(),
+        "id": item.id,
+        "title": item.title,
+        "url": item.url,
+        "summary": item.summary,
+        "published": item.published.isoformat(),
+        "updated": item.updated.isoformat(),
         "feed": {"id": item.feed_id, "title": item.feed_name},
-        "topic": item.topic, "topics": list(item.topics), "story_id": item.story_id,
-        "image": item.image_url, "categories": list(item.categories), "sponsored": item.sponsored,
+        "topic": item.topic,
+        "topics": list(item.topics),
+        "story_id": item.story_id,
+        "image": item.image_url,
+        "categories": list(item.categories),
+        "sponsored": item.sponsored,
     }
 
 
 def story_json(story: StoryView) -> dict:
     return {
-        "id": story.id, "title": story.title, "topic": story.topic, "first_published": story.first_published.isoformat(),
-        "updated": story.updated.isoformat(), "outlets": list(story.outlets), "items": [item_json(i) for i in story.items],
+        "id": story.id,
+        "title": story.title,
+        "topic": story.topic,
+        "first_published": story.first_published.isoformat(),
+        "updated": story.updated.isoformat(),
+        "outlets": list(story.outlets),
+        "items": [item_json(i) for i in story.items],
     }
 
 
 def feed_json(feed: FeedView) -> dict:
     return {
-        "id": feed.id, "url": feed.url, "title": feed.title or feed.name, "name": feed.name, "status": feed.status,
-        "last_error": feed.last_error, "last_fetched": _iso(feed.last_fetched), "last_success": _iso(feed.last_success),
-        "next_check": _iso(feed.next_check), "consecutive_errors": feed.consecutive_errors, "enabled": feed.enabled,
-        "items_total": feed.items_total, "items_last_7_days": feed.items_last_7_days,
+        "id": feed.id,
+        "url": feed.url,
+        "title": feed.title or feed.name,
+        "name": feed.name,
+        "status": feed.status,
+        "last_error": feed.last_error,
+        "last_fetched": _iso(feed.last_fetched),
+        "last_success": _iso(feed.last_success),
+        "next_check": _iso(feed.next_check),
+        "consecutive_errors": feed.consecutive_errors,
+        "enabled": feed.enabled,
+        "items_total": feed.items_total,
+        "items_last_7_days": feed.items_last_7_days,
     }
 
 

@@ -32,8 +32,11 @@ def init_app(app: Flask, admin: AdminSettings, secure_cookies: bool) -> None:
         if admin.enabled:
             log.warning("no AGGREGATOR_SECRET_KEY: sessions last only as long as this process")
     app.config.update(
-        SECRET_KEY=secret, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=secure_cookies, WTF_CSRF_TIME_LIMIT=None,
+        SECRET_KEY=secret,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure_cookies,
+        WTF_CSRF_TIME_LIMIT=None,
     )
     csrf.init_app(app)
     app.extensions["login_failures"] = LoginThrottle(admin.max_failed_logins, admin.lockout_minutes * 60)

@@ -124,7 +124,11 @@ class PageCache:
 
 
 def init_app(
-    app: Flask, storage: Storage, clock: Callable[[], datetime], tz: ZoneInfo, blueprints: tuple[str, ...],
+    app: Flask,
+    storage: Storage,
+    clock: Callable[[], datetime],
+    tz: ZoneInfo,
+    blueprints: tuple[str, ...],
     always_headers: Mapping[str, str],
 ) -> None:
     """Cache every GET and HEAD of the views of `blueprints` that answer with `conditional()`,

@@ -41,7 +41,9 @@ def topic_atom(slug: str):
     if slug not in svc.topic_titles:
         abort(404, f"no topic {slug!r}")
     title = f"{svc.topic_titles[slug]} — {svc.settings.service.title}"
-    meta = FeedMeta(public_url(request.path), title, svc.topic_titles[slug], public_url(f"/topics/{slug}"), svc.settings.service.language, _hub())
+    meta = FeedMeta(
+        public_url(request.path), title, svc.topic_titles[slug], public_url(f"/topics/{slug}"), svc.settings.service.language, _hub()
+    )
     return _stories_feed(meta, topic=slug)
 
 
@@ -57,7 +59,14 @@ def digest_feed():
         stories = svc.storage.reads.stories_first_published(*day_bounds(day, tz))
         if stories:
             days.append(_digest_day(day, stories))
-    meta = FeedMeta(public_url(request.path), f"{settings.service.title}: дайджест дня", "Главное за день", public_url("/"), settings.service.language, _hub())
+    meta = FeedMeta(
+        public_url(request.path),
+        f"{settings.service.title}: дайджест дня",
+        "Главное за день",
+        public_url("/"),
+        settings.service.language,
+        _hub(),
+    )
     updated = max((d.updated for d in days), default=None)
     return conditional(digest_atom(meta, days), ATOM, updated)
 
@@ -84,4 +93,10 @@ def _digest_day(day: date, stories: list[StoryView]) -> DigestDay:
     digest = build_digest(day, stories, svc.topic_titles, settings.digest.other_title, settings.digest.max_items_per_topic, svc.clock())
     html = render_template("digest_fragment.html", digest=digest)
     path = url_for("pages.digest_day", day=day.isoformat())
-    return DigestDay(day, public_url(path), f"Главное за {format_date(day, 'd MMMM y', locale=settings.service.language)}", html, max(s.updated for s in stories))
+    return DigestDay(
+        day,
+        public_url(path),
+        f"Главное за {format_date(day, 'd MMMM y', locale=settings.service.language)}",
+        html,
+        max(s.updated for s in stories),
+    )

@@ -26,16 +26,25 @@ PLURAL_FORMS = {
     "лента": {"one": "лента", "few": "ленты", "many": "лент", "other": "ленты"},
 }
 FEED_STATUS_WORDS = {
-    "ok": "работает", "new": "ещё не проверялась", "disabled": "отключена",
-    "gone": "лента удалена у издателя", "timeout": "сайт не ответил вовремя",
-    "connection_error": "не удалось подключиться к сайту", "dns_error": "адрес сайта не найден",
-    "bad_redirect": "неверное перенаправление", "too_many_redirects": "слишком много перенаправлений",
-    "refused_url": "адрес ленты не http(s)", "refused_address": "адрес во внутренней сети: загрузка запрещена",
-    "too_large": "лента слишком большая", "not_a_feed": "по адресу не лента",
+    "ok": "работает",
+    "new": "ещё не проверялась",
+    "disabled": "отключена",
+    "gone": "лента удалена у издателя",
+    "timeout": "сайт не ответил вовремя",
+    "connection_error": "не удалось подключиться к сайту",
+    "dns_error": "адрес сайта не найден",
+    "bad_redirect": "неверное перенаправление",
+    "too_many_redirects": "слишком много перенаправлений",
+    "refused_url": "адрес ленты не http(s)",
+    "refused_address": "адрес во внутренней сети: загрузка запрещена",
+    "too_large": "лента слишком большая",
+    "not_a_feed": "по адресу не лента",
     "internal_error": "ошибка сервиса (не издателя)",
     "store_error": "ошибка сервиса (не издателя): не удалось сохранить новости",
-    "http_401": "доступ закрыт (HTTP 401)", "http_403": "доступ запрещён (HTTP 403)",
-    "http_404": "лента не найдена (HTTP 404)", "http_410": "лента удалена (HTTP 410)",
+    "http_401": "доступ закрыт (HTTP 401)",
+    "http_403": "доступ запрещён (HTTP 403)",
+    "http_404": "лента не найдена (HTTP 404)",
+    "http_410": "лента удалена (HTTP 410)",
     "http_429": "сайт просит приходить реже (HTTP 429)",
 }
 HEALTHY_STATUSES = frozenset({"ok", "new", "disabled"})
@@ -63,8 +72,14 @@ def init_app(app: Flask, language: str, timezone) -> None:  # noqa: ANN001 - a Z
         return f"{count} {forms[locale.plural_form(count)] if forms else word}"
 
     for name, function in (
-        ("day", day), ("clock", clock), ("when", when), ("plural", plural), ("highlight", highlight),
-        ("safe_url", safe_url), ("lead_sentence", lead_sentence), ("thumbnail", thumbnail),
+        ("day", day),
+        ("clock", clock),
+        ("when", when),
+        ("plural", plural),
+        ("highlight", highlight),
+        ("safe_url", safe_url),
+        ("lead_sentence", lead_sentence),
+        ("thumbnail", thumbnail),
         ("feed_status", feed_status),
     ):
         app.add_template_filter(function, name)

@@ -41,8 +41,14 @@ class PollingState:
     def of(cls, svc: Service) -> PollingState:
         polling, scheduler = svc.settings.polling, svc.scheduler
         running = scheduler is not None and scheduler.running and scheduler.get_job("poll") is not None
-        return cls(svc.clock(), running, svc.cycle_running_since, svc.last_cycle_at,
-                   timedelta(seconds=polling.tick_seconds), timedelta(minutes=polling.lease_minutes))
+        return cls(
+            svc.clock(),
+            running,
+            svc.cycle_running_since,
+            svc.last_cycle_at,
+            timedelta(seconds=polling.tick_seconds),
+            timedelta(minutes=polling.lease_minutes),
+        )
 
 
 def polling_problems(state: PollingState) -> list[str]:
@@ -52,13 +58,17 @@ def polling_problems(state: PollingState) -> list[str]:
     if state.running_since is not None:
         running = state.now - state.running_since
         if running > state.lease:
-            return [f"a poll cycle has been running for {running.total_seconds():.0f} s, longer than the {state.lease.total_seconds():.0f} s lease"]
+            return [
+                f"a poll cycle has been running for {running.total_seconds():.0f} s, longer than the {state.lease.total_seconds():.0f} s lease"
+            ]
         return []
     if state.last_cycle_at is None:
         return ["no poll cycle has finished yet"]
     age, limit = state.now - state.last_cycle_at, STALE_TICKS * state.tick
     if age > limit:
-        return [f"the last poll cycle finished {age.total_seconds():.0f} s ago, more than {STALE_TICKS} ticks ({limit.total_seconds():.0f} s)"]
+        return [
+            f"the last poll cycle finished {age.total_seconds():.0f} s ago, more than {STALE_TICKS} ticks ({limit.total_seconds():.0f} s)"
+        ]
     return []
 
 

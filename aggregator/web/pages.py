@@ -64,9 +64,15 @@ def topic(slug: str):
     pinned = [] if cursor else reads.pinned_stories(now, topic=slug)  # shown on top of the first page only
     counts = reads.topic_items_per_day(slug, chart_start, day_bounds(current, tz)[1], tz)
     html = render_template(
-        "topic.html", slug=slug, title=svc.topic_titles[slug], pinned=pinned, is_first_page=cursor is None,
-        days=by_day((s for s in page.rows if not s.pinned(now)), tz), next_cursor=page.next_cursor,
-        chart=activity_chart(counts, current, CHART_DAYS), feed_url=_public_url(f"/feeds/{slug}.atom"),
+        "topic.html",
+        slug=slug,
+        title=svc.topic_titles[slug],
+        pinned=pinned,
+        is_first_page=cursor is None,
+        days=by_day((s for s in page.rows if not s.pinned(now)), tz),
+        next_cursor=page.next_cursor,
+        chart=activity_chart(counts, current, CHART_DAYS),
+        feed_url=_public_url(f"/feeds/{slug}.atom"),
         opml_url=_public_url("/feeds.opml"),
     )
     return conditional(html, "text/html", _latest(page.rows))
@@ -113,8 +119,14 @@ def _digest_page(day: date):
     with_news = svc.storage.reads.stories_per_day(day_bounds(weeks[0][0], tz)[0], day_bounds(weeks[-1][-1], tz)[1], tz)
     digest = build_digest(day, stories, svc.topic_titles, settings.digest.other_title, settings.digest.max_items_per_topic, now)
     html = render_template(
-        "digest.html", digest=digest, is_today=day == current, today=current, weeks=weeks, with_news=with_news,
-        previous_day=day - timedelta(days=1), next_day=day + timedelta(days=1) if day < current else None,
+        "digest.html",
+        digest=digest,
+        is_today=day == current,
+        today=current,
+        weeks=weeks,
+        with_news=with_news,
+        previous_day=day - timedelta(days=1),
+        next_day=day + timedelta(days=1) if day < current else None,
     )
     return conditional(html, "text/html", _latest(stories))
 

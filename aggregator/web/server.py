@@ -27,8 +27,15 @@ class _OneProcess(BaseApplication):
 
 def serve_app(build: Callable[[], Flask], host: str, port: int, threads: int = 8) -> None:
     options = {
-        "bind": f"{host}:{port}", "workers": 1, "worker_class": "gthread", "threads": threads,
-        "accesslog": None, "errorlog": "-", "loglevel": "warning", "timeout": 120, "graceful_timeout": 10,
+        "bind": f"{host}:{port}",
+        "workers": 1,
+        "worker_class": "gthread",
+        "threads": threads,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "timeout": 120,
+        "graceful_timeout": 10,
     }
     if "control_socket_disable" in Config().settings:  # gunicorn >= 27 would open a control socket in $HOME
         options["control_socket_disable"] = True

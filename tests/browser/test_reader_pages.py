@@ -74,7 +74,9 @@ def _story_ids(service: Service) -> dict[str, int]:
     by_url = {item.url: item.story_id for item in service.storage.reads.items_page(1000).rows}
     return {
         item["story"]: by_url[item["canonical_url"]]
-        for spec in EXPECTED["feeds"] for item in spec["items"] if item["story"] and by_url.get(item["canonical_url"])
+        for spec in EXPECTED["feeds"]
+        for item in spec["items"]
+        if item["story"] and by_url.get(item["canonical_url"])
     }
 
 
@@ -147,8 +149,11 @@ def every_page(site: LiveSite) -> dict[str, str]:
     pages |= {
         "story-liver-transplant": f"/stories/{site.story_ids['liver-transplant']}",
         "story-fire-irkutsky": f"/stories/{site.story_ids['fire-irkutsky']}",
-        "search-trolleybus": "/search?q=троллейбус", "search-nothing": "/search?q=марсоход", "search-empty": "/search",
-        "feed-health": "/feeds", "not-found": "/stories/999999",
+        "search-trolleybus": "/search?q=троллейбус",
+        "search-nothing": "/search?q=марсоход",
+        "search-empty": "/search",
+        "feed-health": "/feeds",
+        "not-found": "/stories/999999",
     }
     return pages
 
