@@ -14,9 +14,9 @@ from threading import Lock
 from typing import TYPE_CHECKING
 
 from aggregator import websub
+from aggregator.cycle import StoryPlacer, poll_cycle
 from aggregator.entities import CycleOutcome, FeedForUpdate, FeedOutcome, TopicDecision
 from aggregator.pipeline import embeddings
-from aggregator.cycle import StoryPlacer, poll_cycle
 from aggregator.pipeline.classify import LabelledText, TopicClassifier, TopicInput
 from aggregator.settings import Settings
 from aggregator.storage import Storage

@@ -7,7 +7,6 @@ right after start-up and the classifier fit, which every cycle carries.
 
 from __future__ import annotations
 
-
 from bench.common import Row, run_child
 from bench.fleet import get_fleet
 

@@ -10,7 +10,6 @@ is the median cycle's wall time ÷ the ideal, latency × feeds ÷ `[polling] con
 
 from __future__ import annotations
 
-
 from bench.common import Row, median, run_child
 from bench.fleet import get_fleet
 

@@ -31,7 +31,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 LABELLED = ROOT / "tests" / "data" / "stories_labelled.jsonl"
 ORDERS = ("shuffled", "chronological", "by_feed", "poll")
 SEEDS = (1, 2, 3, 4, 5)
-START = datetime(2025, 3, 1, 6, 0, tzinfo=timezone.utc)
+START = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

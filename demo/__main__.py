@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import tomllib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
 
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     server, feeds_url = serve_feeds(lambda: started)
     try:
         config_path = instance / "demo-config.toml"

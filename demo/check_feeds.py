@@ -15,7 +15,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import feedparser
@@ -69,7 +69,7 @@ def check_feed(feed: dict[str, Any], now: datetime) -> list[str]:
         if bool(parsed_date) != item["has_date"]:
             problems.append(f"{where}: has a date: {bool(parsed_date)}")
         elif parsed_date:
-            published = datetime(*parsed_date[:6], tzinfo=timezone.utc)
+            published = datetime(*parsed_date[:6], tzinfo=UTC)
             if published != now - timedelta(minutes=item["age_minutes"]):
                 problems.append(f"{where}: published {published.isoformat()}")
         if has_image(entry) != item["has_image"]:
@@ -111,7 +111,7 @@ def check_coverage(expected: dict[str, Any]) -> list[str]:
 def check_server(expected: dict[str, Any]) -> list[str]:
     """Every feed is served with its Content-Type, and a conditional GET gets a 304."""
     problems = []
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     server, base = serve_feeds(lambda: started)
     try:
         for feed in expected["feeds"]:
@@ -138,7 +138,7 @@ def check_server(expected: dict[str, Any]) -> list[str]:
 
 def main() -> int:
     expected = load_expected()
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     problems = check_coverage(expected) + check_server(expected)
     for feed in expected["feeds"]:
         problems += check_feed(feed, now)

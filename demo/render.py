@@ -10,7 +10,7 @@ koi8-r feeds stay byte-for-byte in their encoding.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -47,14 +47,14 @@ def format_date(when: datetime, fmt: str) -> str:
     if fmt == "rss2":
         return format_datetime(when.astimezone(TOMSK))
     if fmt == "atom":
-        return when.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return when.astimezone(TOMSK).isoformat(timespec="seconds")
 
 
 def render_text(text: str, now: datetime) -> str:
     """Replace every date placeholder in a feed's text. A naive `now` is taken as UTC."""
     if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
+        now = now.replace(tzinfo=UTC)
     fmt = feed_format(text)
 
     def substitute(match: re.Match[str]) -> str:

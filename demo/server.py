@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,7 +38,7 @@ def _not_modified_since(header: str, last_modified: datetime) -> bool:
     except (TypeError, ValueError):
         return False
     if since.tzinfo is None:
-        since = since.replace(tzinfo=timezone.utc)
+        since = since.replace(tzinfo=UTC)
     return last_modified <= since
 
 
@@ -62,8 +62,8 @@ def serve_feeds(now_fn: Callable[[], datetime], host: str = "127.0.0.1", port: i
                 return
             now = now_fn()
             if now.tzinfo is None:
-                now = now.replace(tzinfo=timezone.utc)
-            now = now.astimezone(timezone.utc).replace(second=0, microsecond=0)
+                now = now.replace(tzinfo=UTC)
+            now = now.astimezone(UTC).replace(second=0, microsecond=0)
             body = render_feed(path, now)
             etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
             headers = {

@@ -18,8 +18,8 @@ import pytest
 import tomli_w
 
 from aggregator import create_app
-from aggregator.service import Service
 from aggregator.pipeline.classify import TopicClassifier
+from aggregator.service import Service
 from aggregator.settings import REPO_ROOT, Settings, load_settings, settings_from_dict
 from postgres import fresh_schema_url, throwaway_cluster
 

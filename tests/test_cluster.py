@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from aggregator.pipeline import embeddings
 from aggregator.pipeline.cluster import StoryCandidate, StoryIndex, StoryMember
 
 LABELLED = Path(__file__).parent / "data" / "stories_labelled.jsonl"
-T0 = datetime(2025, 5, 12, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 5, 12, 6, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,7 @@
 
 from datetime import UTC, datetime
 
-from aggregator.entities import ItemData
-from aggregator.entities import StoredItemRef
+from aggregator.entities import ItemData, StoredItemRef
 from aggregator.pipeline.dedupe import plan_item_changes
 
 

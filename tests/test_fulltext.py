@@ -15,12 +15,12 @@ from sqlalchemy import select
 
 from aggregator import create_app
 from aggregator.cli import cli
+from aggregator.cycle import poll_cycle
 from aggregator.entities import Fetched
 from aggregator.errors import ParseError
 from aggregator.pipeline import fetch as fetch_module
 from aggregator.pipeline.fetch import fetch_feed
 from aggregator.pipeline.fulltext import article_text, clean_text
-from aggregator.cycle import poll_cycle
 from aggregator.pipeline.text import decision_text
 from aggregator.settings import settings_from_dict
 from aggregator.storage.models import Item

@@ -4,8 +4,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from conftest import NOW, config_dict
-from test_operations import delta, scrape
 from sqlalchemy import func, select
 
 from aggregator.cycle import StoryPlacer
@@ -15,6 +13,8 @@ from aggregator.pipeline.retrieve import Retrieved, _HostJobs
 from aggregator.pipeline.sponsored import SponsoredRules
 from aggregator.settings import settings_from_dict
 from aggregator.storage.models import Item
+from conftest import NOW, config_dict
+from test_operations import delta, scrape
 
 EXPECTED_TITLES = {
     "Трамваи вернутся на проспект Ленина в понедельник",

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from aggregator import create_app
-from conftest import NOW, config_dict
 from aggregator.settings import settings_from_dict
+from conftest import NOW, config_dict
 from demo.render import FEEDS_DIR, feed_files, render_feed
 
 EXPECTED = json.loads((FEEDS_DIR / "expected.json").read_text(encoding="utf-8"))

@@ -33,7 +33,7 @@ DIMENSIONS = 300
 MODEL_NAME = "navec_news_v1_1B_250K_300d_100q.tar"
 MIN_ENDING = 5
 _lock = threading.Lock()
-_model: Vectors | None | bool = None  # False when the vectors cannot be loaded
+_model: Vectors | bool | None = None  # False when the vectors cannot be loaded
 
 
 @dataclass(frozen=True)

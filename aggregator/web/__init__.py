@@ -17,7 +17,6 @@ from aggregator.errors import InvalidRequest, NotFound
 from aggregator.web import admin, admin_api, api, auth, caching, feeds, formatting, health, pages
 from aggregator.web.current import service, service_of
 
-
 CACHED_BLUEPRINTS = ("pages", "feeds", "api")
 
 

@@ -9,8 +9,8 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 
 from aggregator import editing
 from aggregator.errors import AggregatorError
-from aggregator.web.current import service
 from aggregator.web.auth import LoginThrottle, admin_settings, check_password, editor_required
+from aggregator.web.current import service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 RECENT_ITEMS, RECENT_ACTIONS = 100, 30

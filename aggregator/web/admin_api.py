@@ -10,8 +10,8 @@ from flask import Blueprint, request
 from aggregator import editing
 from aggregator.errors import InvalidRequest
 from aggregator.storage.editorial import ActionView
-from aggregator.web.current import service
 from aggregator.web.auth import csrf, token_required
+from aggregator.web.current import service
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/admin")
 csrf.exempt(bp)

@@ -15,8 +15,8 @@ from aggregator.errors import InvalidRequest
 from aggregator.pipeline.classify import TopicInput
 from aggregator.storage import FeedView
 from aggregator.storage.views import ItemView, StoryView
-from aggregator.web.current import service
 from aggregator.web.caching import conditional
+from aggregator.web.current import service
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500

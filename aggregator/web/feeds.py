@@ -11,8 +11,8 @@ from aggregator.digest import build_digest, day_bounds, today
 from aggregator.publish.atom import DigestDay, FeedMeta, digest_atom, stories_atom
 from aggregator.publish.opml import feeds_opml
 from aggregator.storage.views import StoryView
-from aggregator.web.current import service
 from aggregator.web.caching import conditional
+from aggregator.web.current import service
 
 bp = Blueprint("feeds", __name__)
 ATOM = "application/atom+xml"

@@ -12,11 +12,11 @@ from datetime import date, datetime, timedelta
 
 from flask import Blueprint, abort, render_template, request
 
-from aggregator.digest import by_day, build_digest, calendar_weeks, day_bounds, today
+from aggregator.digest import build_digest, by_day, calendar_weeks, day_bounds, today
 from aggregator.storage.views import StoryView
-from aggregator.web.current import service
 from aggregator.web.caching import conditional
 from aggregator.web.charts import activity_chart
+from aggregator.web.current import service
 from aggregator.web.formatting import feed_is_broken
 
 bp = Blueprint("pages", __name__)
