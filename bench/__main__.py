@@ -9,6 +9,7 @@ missing ../shared is reported as skipped, never stops the run). With no MEASURE,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import platform
@@ -87,10 +88,8 @@ def _quality(name: str, rows: list[Row]) -> dict:
         rows.append(Row(f"{name}: skipped", None, note=str(figures["skipped"])))
     report = getattr(module, "report", None)
     if callable(report):
-        try:
+        with contextlib.suppress(Exception):  # printing is a courtesy: the figures are returned all the same
             report(figures)
-        except Exception:  # noqa: BLE001 - printing is a courtesy
-            pass
     else:
         print(f"  {json.dumps(_plain(figures), ensure_ascii=False)[:2000]}")
     return _plain(figures)

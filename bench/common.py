@@ -80,11 +80,11 @@ def print_table(rows: Iterable[Row], out=sys.stdout) -> None:
         for r in rows
     ]
     widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(header)]
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
     print(line, file=out)
     print("-" * len(line), file=out)
     for c in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(c, widths)), file=out)
+        print("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)), file=out)
 
 
 def median(values: Iterable[float]) -> float:

@@ -627,7 +627,7 @@ def event_slots(rnd: random.Random, when: datetime) -> dict[str, str]:
         "official_dat": _official_dat(official),
         "post": post[0],
         "post_gen": post[1],
-        "day": rnd.choice(WEEKDAYS + [f"{rnd.randint(1, 28)} {MONTHS_GEN[months_ahead % 12]}"]),
+        "day": rnd.choice([*WEEKDAYS, f"{rnd.randint(1, 28)} {MONTHS_GEN[months_ahead % 12]}"]),
         "tod": rnd.choice(TIMES_OF_DAY),
         "deadline": f"{rnd.randint(1, 28)} {MONTHS_GEN[months_ahead % 12]}",
         "deadline_in": f"в {MONTHS_PREP[months_ahead % 12]}",

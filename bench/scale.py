@@ -69,7 +69,7 @@ def run(quick: bool = False) -> dict:
         counter = 0
         for name, urls in paths.items():
             for url in urls:
-                for size, client in clients.items():  # warm-up: page cache, statement caches
+                for client in clients.values():  # warm-up: page cache, statement caches
                     _get(client, url.format(n=(counter := counter + 1)))
                 for _ in range(repeats):
                     for size, client in clients.items():
@@ -221,13 +221,12 @@ def build_database(path: Path, size: int, now: datetime, pool: list) -> None:
                 for n in range(FEEDS)
             ],
         )
-    item_id, story_id = 0, 0
+    story_id = 0
     items, stories, links = [], [], []
-    for back in range(size - 1, -1, -1):  # oldest first, so ids grow with time
+    for item_id, back in enumerate(range(size - 1, -1, -1), start=1):  # oldest first, so ids grow with time
         if not stories or stories[-1]["item_count"] >= stories[-1]["_size"]:
             story_id += 1
             stories.append({"id": story_id, "_size": rnd.choice((1, 1, 1, 2, 2, 3, 4)), "item_count": 0})
-        item_id += 1
         title, summary, topic, lemmas, content_hash = pool[back % len(pool)]
         published = to_db(now - back * step)
         story = stories[-1]

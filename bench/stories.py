@@ -249,7 +249,7 @@ def fit_rules(evidence: list[dict[str, float]], same: list[bool]) -> StoryRules:
     matrix = logistic.SparseRows.from_dicts([{i: features[name] for i, name in enumerate(names)} for features in evidence], len(names))
     # two classes: the difference of their weight vectors is the binary model at twice the C given
     coef, _ = logistic.fit(matrix, np.array(same, dtype=np.int64), np.ones(len(same)), 2, FIT_C / 2, intercept=False)
-    weights = {name: round(float(w), 2) for name, w in zip(names, coef[:, 1] - coef[:, 0])}
+    weights = {name: round(float(w), 2) for name, w in zip(names, coef[:, 1] - coef[:, 0], strict=True)}
     weights["w_bias"] = round(weights["w_bias"] + FIT_SHIFT, 2)
     return dataclasses.replace(StoryRules(), **weights)
 

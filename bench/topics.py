@@ -42,18 +42,18 @@ def scores(truth: Sequence[str], predicted: Sequence[str | None]) -> dict[str, A
     """Macro-F1 (an item without a primary topic counts as a miss), accuracy, F1 per topic."""
     per_topic = {}
     for topic in sorted(set(truth)):
-        tp = sum(t == topic and p == topic for t, p in zip(truth, predicted))
-        fp = sum(t != topic and p == topic for t, p in zip(truth, predicted))
-        fn = sum(t == topic and p != topic for t, p in zip(truth, predicted))
+        tp = sum(t == topic and p == topic for t, p in zip(truth, predicted, strict=True))
+        fp = sum(t != topic and p == topic for t, p in zip(truth, predicted, strict=True))
+        fn = sum(t == topic and p != topic for t, p in zip(truth, predicted, strict=True))
         per_topic[topic] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-    accuracy = sum(t == p for t, p in zip(truth, predicted)) / len(truth)
+    accuracy = sum(t == p for t, p in zip(truth, predicted, strict=True)) / len(truth)
     return {"macro_f1": sum(per_topic.values()) / len(per_topic), "accuracy": accuracy, "per_topic_f1": per_topic}
 
 
 def secondary_scores(examples: Sequence[LabelledText], decisions: Sequence[TopicDecision]) -> dict[str, Any]:
     """How well the secondary topics match the dev set's `also`."""
     tp = fp = fn = 0
-    for example, decision in zip(examples, decisions):
+    for example, decision in zip(examples, decisions, strict=True):
         got = set(decision.slugs[1:]) if decision.primary else set()
         want = set(example.also)
         tp, fp, fn = tp + len(got & want), fp + len(got - want), fn + len(want - got)
@@ -68,7 +68,7 @@ def secondary_scores(examples: Sequence[LabelledText], decisions: Sequence[Topic
 def confusion(truth: Sequence[str], predicted: Sequence[str | None]) -> dict[str, dict[str, int]]:
     """{true topic: {predicted topic or "-": count}}."""
     table: dict[str, dict[str, int]] = {topic: {} for topic in sorted(set(truth))}
-    for t, p in zip(truth, predicted):
+    for t, p in zip(truth, predicted, strict=True):
         table[t][p or "-"] = table[t].get(p or "-", 0) + 1
     return table
 
@@ -98,7 +98,7 @@ def out_of_fold(settings: Settings, dev: Sequence[LabelledText], k: int = FOLDS)
     for held_out in folds(dev, k):
         rest = [e for i, e in enumerate(dev) if i not in set(held_out)]
         classifier = TopicClassifier.from_settings(settings, rest)
-        for i, decision in zip(held_out, classify_all(classifier, [dev[i] for i in held_out])):
+        for i, decision in zip(held_out, classify_all(classifier, [dev[i] for i in held_out]), strict=True):
             predicted[i] = decision.primary
     return scores([e.topic for e in dev], predicted)
 
@@ -110,7 +110,7 @@ def shipped_cross_validation(settings: Settings, k: int = FOLDS) -> dict[str, An
     for held_out in folds(shipped, k):
         rest = [e for i, e in enumerate(shipped) if i not in set(held_out)]
         classifier = TopicClassifier.from_settings(settings, shipped=rest)
-        for i, decision in zip(held_out, classify_all(classifier, [shipped[i] for i in held_out])):
+        for i, decision in zip(held_out, classify_all(classifier, [shipped[i] for i in held_out]), strict=True):
             predicted[i] = decision.primary
     return scores([e.topic for e in shipped], predicted)
 

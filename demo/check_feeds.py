@@ -54,7 +54,7 @@ def check_feed(feed: dict[str, Any], now: datetime) -> list[str]:
         problems.append(f"{name}: feed title {parsed.feed.get('title')!r}")
     if len(parsed.entries) != len(feed["items"]):
         problems.append(f"{name}: {len(parsed.entries)} entries, expected {len(feed['items'])}")
-    for entry, item in zip(parsed.entries, feed["items"]):
+    for entry, item in zip(parsed.entries, feed["items"], strict=False):  # a count that differs is reported above
         where = f"{name} {item['id']}"
         if entry.get("id", entry.get("link")) != item["id"] or entry.get("id") != item["guid"]:
             problems.append(f"{where}: id {entry.get('id')!r}")

@@ -48,7 +48,10 @@ def throwaway_cluster() -> Iterator[str]:
     data, port, sudo = folder / "data", _free_port(), _as_postgres_user()
     if sudo:
         shutil.chown(folder, "postgres")
-    run = lambda *args: subprocess.run([*sudo, *args], check=True, capture_output=True, text=True)  # noqa: E731
+
+    def run(*args: str) -> None:
+        subprocess.run([*sudo, *args], check=True, capture_output=True, text=True)
+
     try:
         run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8")
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"

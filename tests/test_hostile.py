@@ -129,7 +129,7 @@ def test_there_are_at_least_twenty_misbehaviours_and_each_has_an_expectation(hos
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_a_misbehaving_feed_is_reported_and_the_good_feeds_still_land(name, hostile, poll_with):
     expect = EXPECTED[name]
-    service, outcome, client = poll_with({name: hostile.url(name)})
+    _service, outcome, client = poll_with({name: hostile.url(name)})
     assert len(outcome.feeds) == 6
     health = {feed["name"]: feed for feed in client.get("/api/feeds").json["feeds"]}
     bad = health[name]
@@ -183,7 +183,7 @@ def test_repaired_entries_are_stored_clean(hostile, poll_with):
 
 
 def test_one_cycle_through_every_misbehaviour_at_once(hostile, poll_with):
-    service, outcome, client = poll_with(hostile.feeds())
+    _service, outcome, client = poll_with(hostile.feeds())
     assert len(outcome.feeds) == len(EXPECTED) + 5
     health = {feed["name"]: feed for feed in client.get("/api/feeds").json["feeds"]}
     assert {name: health[name]["status"] for name in EXPECTED} == {name: e.status for name, e in EXPECTED.items()}

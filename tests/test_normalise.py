@@ -167,8 +167,10 @@ def test_a_feed_with_too_many_entries_is_cut_before_parsing_and_noted():
         ("<ttl>soon</ttl>", None),
         ("", None),
         (
-            '<sy:updatePeriod xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">daily</sy:updatePeriod>'
-            '<sy:updateFrequency xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">4</sy:updateFrequency>',
+            (
+                '<sy:updatePeriod xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">daily</sy:updatePeriod>'
+                '<sy:updateFrequency xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">4</sy:updateFrequency>'
+            ),
             timedelta(hours=6),
         ),
     ],

@@ -6,6 +6,7 @@ import re
 import threading
 import time
 from datetime import timedelta
+from itertools import pairwise
 
 import lxml.html
 import pytest
@@ -304,7 +305,7 @@ def accessibility_problems(html: str) -> list[str]:
     if len(doc.xpath("//h1")) != 1:
         problems.append(f"{len(doc.xpath('//h1'))} h1 elements")
     levels = [int(h.tag[1]) for h in doc.iter("h1", "h2", "h3", "h4", "h5", "h6")]
-    problems += [f"h{b} follows h{a}" for a, b in zip([0, *levels], levels) if b > a + 1]
+    problems += [f"h{b} follows h{a}" for a, b in pairwise([0, *levels]) if b > a + 1]
     problems += [f"img without alt: {img.get('src')}" for img in doc.iter("img") if img.get("alt") is None]
     problems += [f"unlabelled {c.tag} {c.get('name')}" for c in _form_controls(doc) if not _labelled(doc, c)]
     problems += [f"no <{landmark}>" for landmark in LANDMARKS if not doc.xpath(f"//{landmark}")]

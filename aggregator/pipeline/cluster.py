@@ -306,7 +306,8 @@ class StoryIndex:
         yield "w_cover", coverage(reading.title, self._story_terms[story_id])
         theirs_covered = [coverage(weighed(p.title_keys, rarity), item.terms) for p in profiles]
         yield "w_covered", mean(theirs_covered)
-        yield "w_uncovered", mean([1 - max(coverage(reading.title, p.terms), theirs) for p, theirs in zip(profiles, theirs_covered)])
+        uncovered = [1 - max(coverage(reading.title, p.terms), theirs) for p, theirs in zip(profiles, theirs_covered, strict=True)]
+        yield "w_uncovered", mean(uncovered)
         yield "w_disagree", max(disagreement(item, p, self.rules) for p in profiles)
         mentioned = [[name for name in item.names if p.mentions(*name)] for p in profiles]  # our names, by member
         yield "w_names", max(name_rarity(names, rarity) for names in mentioned)

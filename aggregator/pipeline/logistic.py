@@ -148,7 +148,7 @@ def _two_loop(gradient: np.ndarray, history: deque[tuple[np.ndarray, np.ndarray,
     if history:
         change, gradient_change, _ = history[-1]
         q *= float(change @ gradient_change) / float(gradient_change @ gradient_change)
-    for (change, gradient_change, rho), alpha in zip(history, reversed(alphas)):
+    for (change, gradient_change, rho), alpha in zip(history, reversed(alphas), strict=True):
         beta = rho * float(gradient_change @ q)
         q += (alpha - beta) * change
     return q

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import calendar
 import codecs
+import contextlib
 import pyexpat
 import re
 from dataclasses import dataclass
@@ -140,10 +141,8 @@ def _declared_by_expat(body: bytes) -> list[_Entity]:
         raise _RootReached
 
     parser.EntityDeclHandler, parser.StartElementHandler = declared, root
-    try:
+    with contextlib.suppress(_RootReached, pyexpat.ExpatError, ValueError, LookupError):
         parser.Parse(body, True)
-    except (_RootReached, pyexpat.ExpatError, ValueError, LookupError):
-        pass
     return found
 
 

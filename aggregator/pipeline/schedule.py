@@ -42,10 +42,7 @@ def next_check(
     hints: ScheduleHints = NO_HINTS,
 ) -> datetime:
     """The moment to poll again; `consecutive_errors` counts the failure just recorded."""
-    if consecutive_errors:
-        wait = _backoff(interval, consecutive_errors, max_backoff, hints.retry_after)
-    else:
-        wait = _healthy_wait(interval, hints)
+    wait = _backoff(interval, consecutive_errors, max_backoff, hints.retry_after) if consecutive_errors else _healthy_wait(interval, hints)
     return now + wait * (1 + jitter_share(feed_id))
 
 

@@ -235,7 +235,7 @@ def _notes(read: list[_Block], usable: list[_Block], entries: tuple[EntryData, .
     notes = []
     if len(usable) < len(read):
         notes.append(FeedNote("selectors_failed", f"{_missing(read, selectors)}; those blocks were skipped"))
-    undated = [block.date_text or "nothing" for block, entry in zip(usable, entries) if entry.published is None]
+    undated = [block.date_text or "nothing" for block, entry in zip(usable, entries, strict=True) if entry.published is None]
     if selectors.date and undated:
         notes.append(
             FeedNote(

@@ -70,7 +70,7 @@ class LinearModel:
             logits += np.fromiter(weights.values(), float) @ self.coef[list(weights)]
         logits -= logits.max()
         logits -= math.log(np.exp(logits).sum())
-        return dict(zip(self.topics, logits.tolist()))
+        return dict(zip(self.topics, logits.tolist(), strict=True))
 
     def strongest_terms(self, weights: dict[int, float], topic: str, limit: int = 5) -> list[list[Any]]:
         """The item's features that pushed hardest towards `topic`, with their pushes."""

@@ -74,4 +74,6 @@ class RuleIndex:
 
 def _matches_at(rule: Rule, tokens: tuple[Token, ...], start: int) -> bool:
     following = tokens[start : start + len(rule.forms)]
-    return len(following) == len(rule.forms) and all(lemma in forms or word in forms for forms, (lemma, word) in zip(rule.forms, following))
+    return len(following) == len(rule.forms) and all(
+        lemma in forms or word in forms for forms, (lemma, word) in zip(rule.forms, following, strict=True)
+    )

@@ -100,8 +100,10 @@ def _story_html(story: StoryView, page_url: str) -> str:
     lead = story.lead
     if lead.full_text:
         parts = [text_html(lead.full_text)]
+    elif lead.summary:
+        parts = [f"<p>{escape(lead.summary)}</p>"]
     else:
-        parts = [f"<p>{escape(lead.summary)}</p>"] if lead.summary else []
+        parts = []
     if lead.image_url:
         parts.insert(0, f'<p><img src="{escape(lead.image_url)}" alt=""></p>')
     links = "".join(f'<li><a href="{escape(item.url)}">{escape(item.feed_name)}</a>: {escape(item.title)}</li>' for item in story.items)
