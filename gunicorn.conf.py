@@ -85,7 +85,7 @@ def post_fork(server, worker) -> None:  # noqa: ANN001 - gunicorn's Arbiter and 
         service.storage.engine.dispose(close=False)
 
 
-def child_exit(server, worker) -> None:  # noqa: ANN001
+def child_exit(server, worker) -> None:  # noqa: ANN001 - gunicorn's Arbiter and Worker
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import click
 from rich.console import Console
@@ -23,6 +23,13 @@ from aggregator.publish.opml import feeds_opml, parse_opml
 from aggregator.service import Service
 from aggregator.settings import load_settings
 from aggregator.storage import Storage, migrate
+
+if TYPE_CHECKING:  # for annotations only: the commands import what they need when they run
+    from datetime import datetime, tzinfo
+
+    from flask import Flask
+
+    from aggregator.pipeline.retrieve import Retrieved
 
 
 class Context:
@@ -79,7 +86,7 @@ def serve(ctx: Context, host: str, port: int, threads: int, no_scheduler: bool) 
 
     service = ctx.service
 
-    def build():  # noqa: ANN202 - runs in the serving process
+    def build() -> Flask:  # runs in the serving process
         service.storage.engine.dispose(close=False)  # connections opened before the fork stay with the parent
         if not no_scheduler:
             scheduler.start(service)
@@ -234,7 +241,7 @@ def feeds_test(ctx: Context, url: str, page: bool, full_text: bool, limit: int, 
     _print_trial(got, settings.service.tz, limit)
 
 
-def _print_trial(got, tz, limit: int) -> None:  # noqa: ANN001 - a Retrieved and a ZoneInfo
+def _print_trial(got: Retrieved, tz: tzinfo, limit: int) -> None:
     kind = "news-list page" if got.feed.selectors else "feed"
     title = got.data.title if got.data and got.data.title else got.feed.url
     click.echo(f"{title} <{got.feed.url}>: a {kind} giving {len(got.items)} items")
@@ -259,7 +266,7 @@ def opml() -> None:
 @opml.command("import")
 @click.argument("file", type=click.File("rb"))
 @pass_ctx
-def opml_import(ctx: Context, file) -> None:  # noqa: ANN001 - a click file
+def opml_import(ctx: Context, file: BinaryIO) -> None:
     service = ctx.service
     try:
         found = parse_opml(file.read())
@@ -341,7 +348,7 @@ def _print_cycle(outcome: CycleOutcome) -> None:
     console.print(f"{len(outcome.feeds)} feeds polled, {outcome.new} new items, {outcome.failed} failed.")
 
 
-def _when(moment) -> str:  # noqa: ANN001
+def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
 
 

@@ -142,7 +142,7 @@ def _wanting_text(storage: Storage, got: Retrieved) -> list[ItemData]:
         return []
     try:
         stored = storage.items.stored_for(got.feed.id, got.items)
-    except Exception:  # noqa: BLE001 - the items are still stored (without texts); the cycle goes on
+    except Exception:  # the items are still stored (without texts); the cycle goes on
         log.exception("feed %s: could not tell which items are new, so no article texts are fetched", got.feed.url)
         return []
     new = [item for item in plan_item_changes(got.feed.id, got.items, stored.by_guid, stored.by_url).new if item.url]
@@ -155,19 +155,19 @@ def _handle(cycle: _Cycle, got: Retrieved) -> FeedOutcome:
     feed = got.feed
     try:
         intent = _decide(cycle, got)
-    except Exception as exc:  # noqa: BLE001 - a bug on one feed must not stop the cycle
+    except Exception as exc:  # a bug on one feed must not stop the cycle
         log.exception("feed %s: a bug of ours while deciding about its items", feed.url)
         metrics.INTERNAL_ERRORS.labels("decide").inc()
         intent = failed(feed, internal_error(exc), cycle.now, cycle.max_backoff)
     try:
         return _write(cycle, intent, feed)
-    except Exception as exc:  # noqa: BLE001 - recorded on the feed, the cycle goes on
+    except Exception as exc:  # recorded on the feed, the cycle goes on
         log.exception("feed %s: storing failed", feed.url)
         metrics.INTERNAL_ERRORS.labels("store").inc()
         intent = failed(feed, internal_error(exc, "storing failed"), cycle.now, cycle.max_backoff)
     try:
         return _write(cycle, intent, feed)
-    except Exception:  # noqa: BLE001 - the feed keeps its lease and is polled again when it runs out
+    except Exception:  # the feed keeps its lease and is polled again when it runs out
         log.exception("feed %s: recording that storing failed failed too", feed.url)
         return intent.outcome
 
@@ -213,5 +213,5 @@ def _write_unchanged(cycle: _Cycle) -> None:
     batch, cycle.unchanged = cycle.unchanged, []
     try:
         cycle.storage.feeds.record_unchanged(batch)
-    except Exception:  # noqa: BLE001 - bookkeeping only: no item is lost
+    except Exception:  # bookkeeping only: no item is lost
         log.exception("recording %d unchanged feeds failed", len(batch))

@@ -68,6 +68,6 @@ def _guarded(what: str, job: Callable[[], T]) -> T | None:
     """Run a job; a failure is logged and the scheduler keeps ticking."""
     try:
         return job()
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("%s failed", what)
         return None

@@ -35,7 +35,7 @@ def announce(storage: Storage, settings: Settings, outcome: CycleOutcome) -> lis
     try:
         urls = changed_feed_urls(settings.service.base_url, _changed_topics(storage, settings, outcome))
         return notify_hub(hub, urls, FetchPolicy.from_settings(settings.polling))
-    except Exception:  # noqa: BLE001 - a failed announcement must never break the cycle
+    except Exception:  # a failed announcement must never break the cycle
         log.exception("WebSub: announcing the changed feeds to hub %s failed", hub)
         return []
 

@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TextIO
 
 import tomli_w
 
@@ -56,7 +56,7 @@ class Row:
         return dict(asdict(self), verdict=self.verdict, target_text=self.target_text)
 
 
-def print_row(row: Row, out=sys.stdout) -> None:
+def print_row(row: Row, out: TextIO = sys.stdout) -> None:
     ratio = "-" if row.ratio is None else f"{row.ratio:.3g}{'' if row.unit == '×' else ' ' + row.unit}"
     print(f"  {row.measure}: {ratio} (target {row.target_text}) {row.verdict}", file=out)
     print(f"      {raw_text(row.raw)}{'  — ' + row.note if row.note else ''}", file=out, flush=True)
@@ -72,7 +72,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def print_table(rows: Iterable[Row], out=sys.stdout) -> None:
+def print_table(rows: Iterable[Row], out: TextIO = sys.stdout) -> None:
     rows = list(rows)
     header = ("measure", "ratio", "target", "result")
     cells = [

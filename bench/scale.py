@@ -29,11 +29,18 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import create_engine, insert, text
 
 from bench.common import SEED, Row, config_dict
 from bench.corpus import outlet, synthetic_texts
+
+if TYPE_CHECKING:  # for annotations only: this module imports aggregator inside the functions that use it
+    from flask.testing import FlaskClient
+    from sqlalchemy import Engine
+
+    from aggregator.storage.models import Item, ItemTopic, Story
 
 SMALL = 10_000
 LARGE = 1_000_000
@@ -151,7 +158,7 @@ def _topics() -> list[str]:
     return list(TOPICS)
 
 
-def _get(client, url: str) -> float:  # noqa: ANN001 - a Flask test client
+def _get(client: FlaskClient, url: str) -> float:
     started = time.perf_counter()
     response = client.get(url)
     elapsed = time.perf_counter() - started
@@ -160,7 +167,7 @@ def _get(client, url: str) -> float:  # noqa: ANN001 - a Flask test client
     return elapsed
 
 
-def _client(path: Path):  # noqa: ANN202 - a Flask test client
+def _client(path: Path) -> FlaskClient:
     from aggregator import create_app
     from aggregator.service import Service
     from aggregator.settings import settings_from_dict
@@ -276,16 +283,25 @@ def build_database(path: Path, size: int, now: datetime, pool: list) -> None:
     engine.dispose()
 
 
-def _flush(engine, items: list, stories: list, links: list, Item, Story, ItemTopic, final: bool = False) -> None:  # noqa: ANN001, N803
+def _flush(
+    engine: Engine,
+    items: list,
+    stories: list,
+    links: list,
+    item: type[Item],
+    story: type[Story],
+    item_topic: type[ItemTopic],
+    final: bool = False,
+) -> None:
     """Write the finished stories (all but the open last one, unless `final`), items and links."""
     done = stories if final else stories[:-1]
     with engine.begin() as db:
         if done:
-            db.execute(insert(Story.__table__), [{k: v for k, v in s.items() if k != "_size"} for s in done])
+            db.execute(insert(story.__table__), [{k: v for k, v in s.items() if k != "_size"} for s in done])
         if items:
-            db.execute(insert(Item.__table__), items)
+            db.execute(insert(item.__table__), items)
         if links:
-            db.execute(insert(ItemTopic.__table__), links)
+            db.execute(insert(item_topic.__table__), links)
     del stories[: len(done)]
     items.clear()
     links.clear()

@@ -76,5 +76,5 @@ def test_a_new_revision_is_numbered_after_the_head_and_empty_while_the_models_ma
     assert f"down_revision = {head!r}" in script and "op." not in script
 
 
-def _not_search_tables(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
+def _not_search_tables(obj, name, type_, reflected, compare_to) -> bool:
     return not ((type_ == "table" and name.startswith("items_fts")) or (type_ == "index" and name == "ix_items_search"))

@@ -43,7 +43,7 @@ class FakeHub:
         hub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 hub.posts.append(parse_qs(body.decode("utf-8")))
                 self.send_response(status)
@@ -99,7 +99,7 @@ MORTGAGE = (
 )
 
 
-def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:  # noqa: ANN001
+def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = client.get("/metrics").data.decode()
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -177,7 +177,7 @@ def test_a_worker_serves_its_own_metrics_port(service):
 
 
 def test_liveness_answers_even_when_the_database_does_not(client, service, monkeypatch):
-    def unreachable(*_args: object):  # noqa: ANN202
+    def unreachable(*_args: object):
         raise ConnectionRefusedError("connection refused")
 
     assert client.get("/readyz").json == {"status": "ok", "checks": {"database": "ok", "scheduler": "not in this process"}}
@@ -264,7 +264,7 @@ def test_the_hub_hears_of_every_changed_feed_and_nothing_more(tmp_path, feed_ser
     assert "sport" in hockey["topics"] and "sport" not in mortgage["topics"]  # the hockey story did not change
 
 
-def topic_feeds(service, slugs) -> list[str]:  # noqa: ANN001
+def topic_feeds(service, slugs) -> list[str]:
     return [f"{BASE}/feeds/{slug}.atom" for slug in service.settings.topics if slug in slugs]
 
 

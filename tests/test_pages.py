@@ -322,13 +322,13 @@ def accessibility_problems(html: str) -> list[str]:
     return problems
 
 
-def _form_controls(doc):  # noqa: ANN001, ANN202
+def _form_controls(doc):
     for control in doc.iter("input", "select", "textarea"):
         if control.get("type") not in ("hidden", "submit", "button", "reset"):
             yield control
 
 
-def _labelled(doc, control) -> bool:  # noqa: ANN001
+def _labelled(doc, control) -> bool:
     if control.get("aria-label") or control.get("aria-labelledby"):
         return True
     if any(label.tag == "label" for label in control.iterancestors()):
@@ -399,14 +399,14 @@ def test_the_checker_notices_what_it_checks():
 def test_a_page_is_rendered_once_per_change_of_the_data(polled, service, feed_server):
     rendered = []
 
-    def record(sender, template, context, **extra) -> None:  # noqa: ANN001, ANN003
+    def record(sender, template, context, **extra) -> None:
         rendered.append(template.name)
 
     with template_rendered.connected_to(record, polled.application):
         _render_twice_then_poll(polled, service, feed_server, rendered)
 
 
-def _render_twice_then_poll(polled, service, feed_server, rendered: list[str]) -> None:  # noqa: ANN001
+def _render_twice_then_poll(polled, service, feed_server, rendered: list[str]) -> None:
     first = polled.get("/")
     again = polled.get("/")
     assert rendered.count("digest.html") == 1

@@ -169,7 +169,7 @@ def test_a_cycle_cut_short_by_the_process_exiting_ends_quietly_with_what_it_fetc
 def test_a_bug_of_ours_on_one_feed_is_shown_as_ours_and_the_feed_is_not_backed_off(service, client, monkeypatch):
     classify = service.classifier.classify
 
-    def buggy(item):  # noqa: ANN001, ANN202 - a bug that only one outlet's items meet
+    def buggy(item):  # a bug that only one outlet's items meet
         if "Трамваи" in item.title:
             raise KeyError("tram")
         return classify(item)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -55,7 +56,7 @@ def fetch_article(
     item: ItemData,
     policy: FetchPolicy,
     client: httpx.Client,
-    fetcher=fetch_feed,  # noqa: ANN001
+    fetcher: Callable[[FeedForUpdate, FetchPolicy, httpx.Client], Fetched] = fetch_feed,  # retrieve.Fetcher, which imports this module
 ) -> ArticleText:
     """GET the item's page and extract its text; any failure comes back as `error`."""
     page = FeedForUpdate(id=feed.id, url=item.url, name=feed.name)
@@ -65,7 +66,7 @@ def fetch_article(
     except AggregatorError as exc:
         log.info("feed %s: no article text for %s: %s", feed.url, item.url, exc)
         return ArticleText(item.guid, item.url, error=str(exc))
-    except Exception as exc:  # noqa: BLE001 - one article must not stop its feed
+    except Exception as exc:  # one article must not stop its feed
         log.exception("feed %s: extracting %s failed", feed.url, item.url)
         return ArticleText(item.guid, item.url, error=f"internal error: {type(exc).__name__}: {exc}")
 

@@ -99,7 +99,7 @@ def retrieve(
         return Retrieved(feed, fetched, body_hash, data, items, data.notes + feed_notes(items))
     except AggregatorError as exc:
         return Retrieved(feed, error=exc)
-    except Exception as exc:  # noqa: BLE001 - a bug of ours on one feed must not stop the cycle
+    except Exception as exc:  # a bug of ours on one feed must not stop the cycle
         log.exception("feed %s: a bug of ours while reading it", feed.url)
         metrics.INTERNAL_ERRORS.labels("retrieve").inc()
         return Retrieved(feed, error=internal_error(exc))

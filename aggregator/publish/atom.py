@@ -10,7 +10,7 @@ Pure: views in, bytes out; the web layer adds HTTP caching.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -46,7 +46,7 @@ class DigestDay:
     updated: datetime
 
 
-def stories_atom(meta: FeedMeta, stories: Sequence[StoryView], story_url, topic_titles: dict[str, str]) -> bytes:  # noqa: ANN001
+def stories_atom(meta: FeedMeta, stories: Sequence[StoryView], story_url: Callable[[int], str], topic_titles: dict[str, str]) -> bytes:
     """Atom document of `stories` (newest first); `story_url(id)` gives a story's page URL."""
     generator = _generator(meta, max((s.updated for s in stories), default=EPOCH))
     for story in reversed(stories):  # feedgen prepends entries

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Select, func, insert, select, text, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from aggregator import metrics
@@ -296,7 +296,7 @@ def lock_story_placement(session: Session, feed_id: int) -> None:
         session.execute(update(Feed).where(Feed.id == feed_id).values(claimed_by=Feed.claimed_by))
 
 
-def _ref_query():  # noqa: ANN202 - a SQLAlchemy Select
+def _ref_query() -> Select[tuple[int, int, str, str, str]]:
     return select(Item.id, Item.feed_id, Item.guid, Item.canonical_url, Item.content_hash)
 
 

@@ -9,7 +9,8 @@ Domain errors become HTTP statuses here and only here: NotFound -> 404, InvalidR
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, Response, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -36,7 +37,7 @@ def init_app(app: Flask) -> None:
     app.context_processor(_globals)
 
 
-def _error(status: int, message: str):  # noqa: ANN202 - a Flask response tuple
+def _error(status: int, message: str) -> ResponseReturnValue:
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
         return {"error": message, "status": status}, status
     return render_template("error.html", status=status, message=message), status
@@ -53,7 +54,7 @@ SECURITY_HEADERS = {
 }
 
 
-def _security_headers(response):  # noqa: ANN001, ANN202
+def _security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response

@@ -3,12 +3,15 @@ and undo any correction. Every form carries a CSRF token; every action is record
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from aggregator import editing
 from aggregator.errors import AggregatorError
+from aggregator.storage.editorial import ActionView
 from aggregator.web.auth import LoginThrottle, admin_settings, check_password, editor_required
 from aggregator.web.current import service
 
@@ -17,7 +20,7 @@ RECENT_ITEMS, RECENT_ACTIONS = 100, 30
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():
+def login() -> ResponseReturnValue:
     admin = admin_settings()
     if not admin.enabled:
         abort(503, "admin is off: set AGGREGATOR_ADMIN_PASSWORD (and AGGREGATOR_SECRET_KEY)")
@@ -37,14 +40,14 @@ def login():
 
 
 @bp.post("/logout")
-def logout():
+def logout() -> ResponseReturnValue:
     session.clear()
     return redirect(url_for("pages.digest_today"))
 
 
 @bp.get("/")
 @editor_required
-def dashboard():
+def dashboard() -> ResponseReturnValue:
     svc = service()
     items = svc.storage.reads.recent_items(RECENT_ITEMS)
     actions = svc.storage.editorial.history(limit=RECENT_ACTIONS)
@@ -53,7 +56,7 @@ def dashboard():
 
 @bp.post("/items/<int:item_id>/<action>")
 @editor_required
-def item_action(item_id: int, action: str):
+def item_action(item_id: int, action: str) -> ResponseReturnValue:
     form = request.form
     story_id = int(form["story_id"]) if form.get("story_id", "").isdigit() else None
     return _run(lambda who: editing.apply(service(), who, action, item_id=item_id, story_id=story_id, topic=form.get("topic")))
@@ -61,19 +64,19 @@ def item_action(item_id: int, action: str):
 
 @bp.post("/stories/<int:story_id>/<action>")
 @editor_required
-def story_action(story_id: int, action: str):
+def story_action(story_id: int, action: str) -> ResponseReturnValue:
     return _run(lambda who: editing.apply(service(), who, action, story_id=story_id))
 
 
 @bp.post("/actions/<int:action_id>/undo")
 @editor_required
-def undo(action_id: int):
+def undo(action_id: int) -> ResponseReturnValue:
     return _run(lambda who: editing.undo(service(), who, action_id))
 
 
 @bp.post("/feeds")
 @editor_required
-def add_feed():
+def add_feed() -> ResponseReturnValue:
     svc = service()
     url, name = request.form.get("url", "").strip(), request.form.get("name", "").strip()
     if not url.startswith(("http://", "https://")) or not name:
@@ -86,13 +89,13 @@ def add_feed():
 
 @bp.post("/feeds/<int:feed_id>/remove")
 @editor_required
-def remove_feed(feed_id: int):
+def remove_feed(feed_id: int) -> ResponseReturnValue:
     removed = service().storage.feeds.remove(str(feed_id))
     flash(f"Лента «{removed.name}» удалена")
     return redirect(url_for("admin.dashboard"))
 
 
-def _run(act):  # noqa: ANN001, ANN202
+def _run(act: Callable[[str], ActionView]) -> ResponseReturnValue:
     try:
         done = act(session["editor"])
     except AggregatorError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from flask import Blueprint, request
+from flask.typing import ResponseReturnValue
 
 from aggregator import editing
 from aggregator.errors import InvalidRequest
@@ -19,7 +20,7 @@ csrf.exempt(bp)
 
 @bp.post("/actions")
 @token_required
-def create_action(editor: str):
+def create_action(editor: str) -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("action"), str):
         raise InvalidRequest('send JSON like {"action": "set_topic", "item_id": 1, "topic": "sport"}')
@@ -36,13 +37,13 @@ def create_action(editor: str):
 
 @bp.post("/actions/<int:action_id>/undo")
 @token_required
-def undo_action(editor: str, action_id: int):
+def undo_action(editor: str, action_id: int) -> ResponseReturnValue:
     return {"action": action_json(editing.undo(service(), editor, action_id))}
 
 
 @bp.get("/actions")
 @token_required
-def list_actions(editor: str):
+def list_actions(editor: str) -> ResponseReturnValue:
     return {"actions": [action_json(a) for a in service().storage.editorial.history(limit=200)]}
 
 

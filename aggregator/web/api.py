@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, request
+from flask.typing import ResponseReturnValue
 
 from aggregator.errors import InvalidRequest
 from aggregator.pipeline.classify import TopicInput
@@ -23,7 +24,7 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 
 
 @bp.get("/items")
-def items():
+def items() -> ResponseReturnValue:
     svc = service()
     topic = request.args.get("topic") or None
     if topic and topic not in svc.topic_titles:
@@ -40,7 +41,7 @@ def items():
 
 
 @bp.get("/items/<int:item_id>/explain")
-def explain(item_id: int):
+def explain(item_id: int) -> ResponseReturnValue:
     """Why the item has its topic: rules, hints and the strongest model terms."""
     svc = service()
     item, feed_topic = svc.storage.reads.item_for_explanation(item_id)
@@ -49,20 +50,20 @@ def explain(item_id: int):
 
 
 @bp.get("/stories")
-def stories():
+def stories() -> ResponseReturnValue:
     page = service().storage.reads.stories_page(_limit(), request.args.get("cursor") or None, topic=request.args.get("topic") or None)
     return _cached({"stories": [story_json(story) for story in page.rows], "next_cursor": page.next_cursor})
 
 
 @bp.get("/topics")
-def topics():
+def topics() -> ResponseReturnValue:
     return _cached(
         {"topics": [{"slug": slug, "title": title, "feed": f"/feeds/{slug}.atom"} for slug, title in service().topic_titles.items()]}
     )
 
 
 @bp.get("/feeds")
-def feeds():
+def feeds() -> ResponseReturnValue:
     svc = service()
     return {"feeds": [feed_json(feed) for feed in svc.storage.feeds.list(svc.clock())]}
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from flask import Flask, abort, current_app, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.security import check_password_hash
 
@@ -86,7 +87,7 @@ def editor_required(view: Callable) -> Callable:
     """Admin pages: a logged-in session, else the login page."""
 
     @wraps(view)
-    def wrapped(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def wrapped(*args: object, **kwargs: object) -> ResponseReturnValue:
         if not admin_settings().enabled:
             abort(503, "admin is off: set AGGREGATOR_ADMIN_PASSWORD (and AGGREGATOR_SECRET_KEY)")
         if not session.get("editor"):
@@ -100,7 +101,7 @@ def token_required(view: Callable) -> Callable:
     """Editorial API: a bearer token, nothing else."""
 
     @wraps(view)
-    def wrapped(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def wrapped(*args: object, **kwargs: object) -> ResponseReturnValue:
         editor = editor_from_token()
         if editor is None:
             abort(401, "a valid 'Authorization: Bearer <token>' header is required (AGGREGATOR_ADMIN_TOKEN)")

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from babel.dates import format_date
 from flask import Blueprint, abort, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from aggregator.digest import build_digest, day_bounds, today
 from aggregator.publish.atom import DigestDay, FeedMeta, digest_atom, stories_atom
@@ -29,14 +30,14 @@ def _hub() -> str | None:
 
 
 @bp.get("/feeds/all.atom")
-def all_atom():
+def all_atom() -> ResponseReturnValue:
     settings = service().settings.service
     meta = FeedMeta(public_url(request.path), settings.title, "Все сюжеты", public_url("/"), settings.language, _hub())
     return _stories_feed(meta, topic=None)
 
 
 @bp.get("/feeds/<slug>.atom")
-def topic_atom(slug: str):
+def topic_atom(slug: str) -> ResponseReturnValue:
     svc = service()
     if slug not in svc.topic_titles:
         abort(404, f"no topic {slug!r}")
@@ -48,7 +49,7 @@ def topic_atom(slug: str):
 
 
 @bp.get("/feeds/digest.atom")
-def digest_feed():
+def digest_feed() -> ResponseReturnValue:
     svc = service()
     settings = svc.settings
     tz = settings.service.tz
@@ -72,7 +73,7 @@ def digest_feed():
 
 
 @bp.get("/feeds.opml")
-def opml():
+def opml() -> ResponseReturnValue:
     svc = service()
     outlines = [("Все сюжеты", public_url("/feeds/all.atom"), public_url("/"))]
     outlines += [(title, public_url(f"/feeds/{slug}.atom"), public_url(f"/topics/{slug}")) for slug, title in svc.topic_titles.items()]
@@ -80,7 +81,7 @@ def opml():
     return conditional(feeds_opml(svc.settings.service.title, svc.clock(), outlines), "text/x-opml")
 
 
-def _stories_feed(meta: FeedMeta, topic: str | None):
+def _stories_feed(meta: FeedMeta, topic: str | None) -> ResponseReturnValue:
     svc = service()
     stories = svc.storage.reads.stories_page(ENTRIES, topic=topic).rows
     body = stories_atom(meta, stories, lambda story_id: public_url(f"/stories/{story_id}"), svc.topic_titles)

@@ -8,7 +8,7 @@ Text from feeds is always escaped by Jinja; these filters only decide what to sh
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from urllib.parse import urlsplit
 
 from babel import Locale
@@ -53,7 +53,7 @@ SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[«\"„(A-ZА-ЯЁ0-9])")
 ABBREVIATION = re.compile(r"\b(?:г|гг|ул|пр|просп|пер|им|д|корп|т|с|п|ст|руб|млн|млрд|тыс|см|др|[A-ZА-ЯЁ])\.$")
 
 
-def init_app(app: Flask, language: str, timezone) -> None:  # noqa: ANN001 - a ZoneInfo
+def init_app(app: Flask, language: str, timezone: tzinfo) -> None:
     locale = Locale.parse(language)
 
     def day(value: date | datetime, pattern: str = "d MMMM y") -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, request
+from flask.typing import ResponseReturnValue
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from aggregator import metrics
@@ -73,14 +74,14 @@ def polling_problems(state: PollingState) -> list[str]:
 
 
 @bp.get("/healthz")
-def healthz():
+def healthz() -> ResponseReturnValue:
     if "ready" in request.args:
         return readyz()
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
-def readyz():
+def readyz() -> ResponseReturnValue:
     svc = service()
     checks: dict[str, object] = {}
     reasons = _database_problems(svc)
@@ -98,7 +99,7 @@ def readyz():
 
 
 @bp.get("/metrics")
-def prometheus_metrics():
+def prometheus_metrics() -> ResponseReturnValue:
     reads = service().storage.reads
     stored = metrics.StoredGauges(reads.feeds_in_error(), reads.items_per_topic())
     return Response(metrics.exposition(stored), mimetype=CONTENT_TYPE_LATEST)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from flask import Blueprint, abort, render_template, request
+from flask.typing import ResponseReturnValue
 
 from aggregator.digest import build_digest, by_day, calendar_weeks, day_bounds, today
 from aggregator.storage.views import StoryView
@@ -33,13 +34,13 @@ def _now() -> dict[str, datetime]:
 
 
 @bp.get("/")
-def digest_today():
+def digest_today() -> ResponseReturnValue:
     svc = service()
     return _digest_page(today(svc.clock(), svc.settings.service.tz))
 
 
 @bp.get("/digest/<day>")
-def digest_day(day: str):
+def digest_day(day: str) -> ResponseReturnValue:
     try:
         wanted = date.fromisoformat(day)
     except ValueError:
@@ -51,7 +52,7 @@ def digest_day(day: str):
 
 
 @bp.get("/topics/<slug>")
-def topic(slug: str):
+def topic(slug: str) -> ResponseReturnValue:
     svc = service()
     if slug not in svc.topic_titles:
         abort(404, f"Темы «{slug}» нет")
@@ -79,7 +80,7 @@ def topic(slug: str):
 
 
 @bp.get("/stories/<int:story_id>")
-def story(story_id: int):
+def story(story_id: int) -> ResponseReturnValue:
     svc = service()
     found = svc.storage.reads.story(story_id)
     first_day = found.first_published.astimezone(svc.settings.service.tz).date()
@@ -87,7 +88,7 @@ def story(story_id: int):
 
 
 @bp.get("/search")
-def search():
+def search() -> ResponseReturnValue:
     query = request.args.get("q", "").strip()[:200]
     page = request.args.get("page", "1")
     if not page.isdigit() or not 1 <= int(page) <= 1000:
@@ -100,7 +101,7 @@ def search():
 
 
 @bp.get("/feeds")
-def feed_health():
+def feed_health() -> ResponseReturnValue:
     svc = service()
     feeds = svc.storage.feeds.list(svc.clock())
     broken = [feed for feed in feeds if feed.enabled and feed_is_broken(feed.status)]
@@ -109,7 +110,7 @@ def feed_health():
     return conditional(render_template("feeds.html", feeds=listed, broken=broken), "text/html")
 
 
-def _digest_page(day: date):
+def _digest_page(day: date) -> ResponseReturnValue:
     svc = service()
     settings = svc.settings
     tz, now = settings.service.tz, svc.clock()

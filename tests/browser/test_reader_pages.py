@@ -46,7 +46,7 @@ class LiveSite:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, classifier) -> Iterator[LiveSite]:  # noqa: ANN001
+def site(tmp_path_factory: pytest.TempPathFactory, classifier) -> Iterator[LiveSite]:
     feeds = FeedServer()
     outlets = {
         spec["outlet"]: feeds.serve("/" + spec["file"], render_feed(FEEDS_DIR / spec["file"], NOW), content_type=MIME[spec["format"]])
@@ -116,7 +116,7 @@ class Visit:
 
 
 @contextmanager
-def tab(browser, site: LiveSite, width: int, bypass_csp: bool = False) -> Iterator[Visit]:  # noqa: ANN001
+def tab(browser, site: LiveSite, width: int, bypass_csp: bool = False) -> Iterator[Visit]:
     context = browser.new_context(viewport={"width": width, "height": 800}, locale="ru-RU", bypass_csp=bypass_csp)
     page = context.new_page()
     visit = Visit(page, site)
@@ -130,13 +130,13 @@ def tab(browser, site: LiveSite, width: int, bypass_csp: bool = False) -> Iterat
 
 
 @pytest.fixture
-def desktop(browser, site: LiveSite) -> Iterator[Visit]:  # noqa: ANN001
+def desktop(browser, site: LiveSite) -> Iterator[Visit]:
     with tab(browser, site, 1280) as visit:
         yield visit
 
 
 @pytest.fixture
-def unguarded(browser, site: LiveSite) -> Iterator[Visit]:  # noqa: ANN001
+def unguarded(browser, site: LiveSite) -> Iterator[Visit]:
     """A tab that ignores our Content-Security-Policy, so escaping alone must keep scripts out."""
     with tab(browser, site, 1280, bypass_csp=True) as visit:
         yield visit
@@ -158,7 +158,7 @@ def every_page(site: LiveSite) -> dict[str, str]:
     return pages
 
 
-def section(visit: Visit, slug: str):  # noqa: ANN201 - a Playwright locator
+def section(visit: Visit, slug: str):  # a Playwright locator
     return visit.page.locator(f'section[aria-labelledby="topic-{slug}"]')
 
 
@@ -208,7 +208,7 @@ def test_search_finds_inflected_forms_from_the_header_box(desktop: Visit) -> Non
 
 
 @pytest.mark.parametrize("width", [375, 360])
-def test_no_page_scrolls_sideways_on_a_phone(browser, site: LiveSite, width: int) -> None:  # noqa: ANN001
+def test_no_page_scrolls_sideways_on_a_phone(browser, site: LiveSite, width: int) -> None:
     with tab(browser, site, width) as visit:
         for name, path in every_page(site).items():
             visit.open(path)
