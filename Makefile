@@ -18,9 +18,12 @@ run: $(STAMP)
 	$(BIN)/aggregator db upgrade
 	$(BIN)/aggregator serve --host $(HOST) --port $(PORT)
 
-# The whole suite on SQLite (the default), then everything that touches the database again on
-# PostgreSQL, in a throwaway cluster the tests start and remove (tests/postgres.py).
+# Lint and format check first (settings in pyproject.toml), then the whole suite on SQLite (the
+# default), then everything that touches the database again on PostgreSQL, in a throwaway
+# cluster the tests start and remove (tests/postgres.py).
 test: $(STAMP) browser-deps postgres-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 	AGGREGATOR_TEST_DB=postgres $(BIN)/python -m pytest -m "not browser and not corpus and not wheel"
 
