@@ -296,7 +296,7 @@ def lock_story_placement(session: Session, feed_id: int) -> None:
         session.execute(update(Feed).where(Feed.id == feed_id).values(claimed_by=Feed.claimed_by))
 
 
-def _ref_query() -> Select[tuple[int, int, str, str, str]]:
+def _ref_query() -> Select:
     return select(Item.id, Item.feed_id, Item.guid, Item.canonical_url, Item.content_hash)
 
 

@@ -166,7 +166,7 @@ class Reads:
     def items_per_topic(self) -> dict[str | None, int]:
         """Stored items by primary topic (None: no topic), counted on the topic index (for /metrics)."""
         with self._sessions() as session:
-            return dict(session.execute(select(Item.topic, func.count()).group_by(Item.topic)).tuples())
+            return dict(session.execute(select(Item.topic, func.count()).group_by(Item.topic)).all())
 
     def topics_of_stories_touched_since(self, since: datetime) -> set[str]:
         """Every topic carried by an item of a story that gained or changed an item stored at or
