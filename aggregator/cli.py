@@ -123,11 +123,10 @@ def worker(ctx: Context, metrics_port: int | None, metrics_host: str) -> None:
 def poll(ctx: Context, include_all: bool) -> None:
     """Run one poll cycle and print what each feed gave."""
     service = ctx.service
-    feeds = service.claim(include_all)
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task("Polling feeds", total=len(feeds))
-        outcome = service.poll(feeds=feeds, on_feed=lambda _: progress.advance(task))
+        task = progress.add_task("Polling feeds", total=service.storage.feeds.count_due(service.clock(), include_all))
+        outcome = service.poll(include_all, on_feed=lambda _: progress.advance(task))
     _print_cycle(outcome)
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from aggregator import metrics
 from aggregator.entities import CycleOutcome, FeedForUpdate, FeedIntent, FeedOutcome, FeedUpdateIntent, ItemData, StoredForUpdate
@@ -90,11 +91,18 @@ def poll_cycle(
     on_feed: Callable[[FeedOutcome], None] | None = None,
     fetcher: Fetcher = fetch_feed,
     stories: StoryPlacer | None = None,
+    include_all: bool = False,
 ) -> CycleOutcome:
-    """Poll `feeds` (default: the due ones) and store what they bring; `stories` is the
-    poller's story window (a fresh one by default)."""
-    if feeds is None:
-        feeds = storage.feeds.claim(now, timedelta(minutes=settings.polling.lease_minutes))
+    """Poll `feeds` and store what they bring; `stories` is the poller's story window (a fresh
+    one by default). Without `feeds`, the due ones are claimed a few at a time, as worker slots
+    free, so that pollers side by side share a burst; with `include_all`, every enabled feed
+    is claimed at once."""
+    lease = timedelta(minutes=settings.polling.lease_minutes)
+    claim = None
+    if feeds is None and include_all:
+        feeds = storage.feeds.claim(now, lease, include_all=True)
+    elif feeds is None:
+        feeds, claim = (), partial(_claim_due, storage, now, lease)
     policy = FetchPolicy.from_settings(settings.polling)
     cycle = _Cycle(
         storage,
@@ -105,7 +113,7 @@ def poll_cycle(
         now,
     )
     outcomes, started = [], time.monotonic()
-    jobs = settings.polling.concurrency if any(feed.full_text for feed in feeds) else len(feeds)  # articles are jobs too
+    jobs = settings.polling.concurrency if claim or any(feed.full_text for feed in feeds) else len(feeds)  # articles are jobs too
     workers = max(1, min(settings.polling.concurrency, jobs))
     with make_client(policy, workers) as client:
 
@@ -118,7 +126,7 @@ def poll_cycle(
         def wanting_text(got: Retrieved) -> list[ItemData]:
             return _wanting_text(storage, got)
 
-        retrieved = retrieve_all(feeds, work, workers, settings.polling.per_host_concurrency, read_article, wanting_text)
+        retrieved = retrieve_all(feeds, work, workers, settings.polling.per_host_concurrency, read_article, wanting_text, claim)
         try:
             for got in retrieved:
                 outcome = _handle(cycle, got)
@@ -133,6 +141,16 @@ def poll_cycle(
     metrics.CYCLE_SECONDS.observe(time.monotonic() - started)
     metrics.LAST_CYCLE.set(time.time())
     return CycleOutcome(tuple(outcomes), started=now, finished=finished)
+
+
+def _claim_due(storage: Storage, now: datetime, lease: timedelta, limit: int) -> list[FeedForUpdate]:
+    """Up to `limit` due feeds taken for this poller; none when the database will not say (the
+    cycle ends with what it has, and the next tick tries again)."""
+    try:
+        return storage.feeds.claim(now, lease, limit=limit)
+    except Exception:  # the feeds stay due: this or another poller takes them next time
+        log.exception("claiming due feeds failed")
+        return []
 
 
 def _wanting_text(storage: Storage, got: Retrieved) -> list[ItemData]:

@@ -82,11 +82,6 @@ class Service:
     def topic_titles(self) -> dict[str, str]:
         return {slug: topic.title for slug, topic in self.settings.topics.items()}
 
-    def claim(self, include_all: bool = False) -> list[FeedForUpdate]:
-        """The due feeds (or all), taken for this process so no other poller fetches them."""
-        lease = timedelta(minutes=self.settings.polling.lease_minutes)
-        return self.storage.feeds.claim(self.clock(), lease, include_all=include_all)
-
     def prune(self) -> Pruned:
         """Delete stories older than `[retention] keep_days`, in batches."""
         cutoff = self.clock() - timedelta(days=self.settings.retention.keep_days)
@@ -102,8 +97,6 @@ class Service:
         with self._poll_lock:
             now = self.cycle_running_since = self.clock()
             try:
-                if feeds is None:
-                    feeds = self.claim(include_all)
                 outcome = poll_cycle(
                     self.storage,
                     self.settings,
@@ -112,6 +105,7 @@ class Service:
                     feeds=feeds,
                     on_feed=on_feed,
                     stories=self.stories,
+                    include_all=include_all,
                 )
                 self.last_cycle_at = self.clock()
             finally:

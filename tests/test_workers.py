@@ -3,12 +3,16 @@ and nothing is stored twice. Run on PostgreSQL by `make test` (and on SQLite too
 
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import tomli_w
 from sqlalchemy import func, select, update
 
+from aggregator.settings import settings_from_dict
 from aggregator.storage import Storage
 from aggregator.storage.models import Feed, Item, Story
 from conftest import config_dict
@@ -51,3 +55,28 @@ def test_three_pollers_fetch_each_due_feed_exactly_once(tmp_path, feed_server):
         assert session.scalar(select(func.count(func.distinct(Item.guid))).select_from(Item)) == 2 * FEEDS
         assert session.scalar(select(func.sum(Story.item_count))) == 2 * FEEDS
     storage.close()
+
+
+def test_three_pollers_share_a_burst_of_due_feeds(tmp_path, feed_server, make_service):
+    """40 feeds fall due at once, each site answering in half a second: pollers side by side
+    each take what they can start, so the burst is shared, every feed fetched exactly once."""
+    burst, delay, concurrency = 40, 0.5, 4
+    feeds = {f"Лента {n}": feed_server.serve(f"/burst{n}.xml", rss(n), delay=delay) for n in range(burst)}
+    settings = settings_from_dict(config_dict(tmp_path, feeds, polling={"concurrency": concurrency, "per_host_concurrency": burst}))
+    pollers = [make_service(settings) for _ in range(POLLERS)]
+    ready = threading.Barrier(POLLERS)
+
+    def poll(service):
+        ready.wait()
+        return service.poll()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(POLLERS) as pool:
+        outcomes = list(pool.map(poll, pollers))
+    took = time.monotonic() - started
+    polled = [len(outcome.feeds) for outcome in outcomes]
+    hits = Counter(path for path, _ in feed_server.requests if path.startswith("/burst"))
+    assert len(hits) == burst and set(hits.values()) == {1}, hits.most_common(3)
+    assert sum(polled) == burst and max(polled) <= 0.6 * burst, polled
+    alone = burst / concurrency * delay  # one poller cannot fetch the burst faster than this
+    assert took < alone, f"{took:.1f} s, not under the {alone:.1f} s one poller needs at the least ({polled})"

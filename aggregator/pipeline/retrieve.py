@@ -36,6 +36,7 @@ from aggregator.settings import Settings
 
 log = logging.getLogger(__name__)
 Fetcher = Callable[[FeedForUpdate, FetchPolicy, httpx.Client], Fetched]
+Claim = Callable[[int], Sequence[FeedForUpdate]]  # up to so many more feeds to poll, taken for this poller
 IN_FLIGHT_PER_WORKER = 2  # jobs started ahead of the results read, per worker thread (see _HostJobs)
 
 
@@ -125,13 +126,22 @@ def retrieve_all(
     per_host: int,
     read_article: Callable[[FeedForUpdate, ItemData], ArticleText] | None = None,
     wanting_text: Callable[[Retrieved], Sequence[ItemData]] | None = None,
+    claim: Claim | None = None,
 ) -> Iterator[Retrieved]:
     """`work` on every feed, then `read_article` on the items `wanting_text` names, in
     `workers` threads, never more than `per_host` requests at once to one host; each feed's
-    result as soon as it (and its articles) are in."""
+    result as soon as it (and its articles) are in.
+
+    With `claim`, more feeds are asked for whenever worker slots are free, at most as many as
+    are free, until it has none left: a poller takes no more of a burst of due feeds than it
+    can start, and pollers beside it take the rest."""
     awaiting: dict[int, _AwaitingText] = {}
     with ThreadPoolExecutor(workers, thread_name_prefix="poll") as pool:
-        jobs = _HostJobs(pool, per_host, IN_FLIGHT_PER_WORKER * workers)
+
+        def more(free: int) -> list[tuple[str, Callable[[], Any]]]:
+            return [(feed.url, partial(work, feed)) for feed in claim(free)] if claim else []
+
+        jobs = _HostJobs(pool, per_host, IN_FLIGHT_PER_WORKER * workers, more if claim else None, workers)
         for feed in feeds:
             jobs.add(feed.url, partial(work, feed))
         for result in jobs.results():
@@ -167,8 +177,16 @@ class _HostJobs:
     the workers would fetch and parse every feed of a cold cycle while the first ones are
     stored, holding them all in memory."""
 
-    def __init__(self, pool: ThreadPoolExecutor, per_host: int, in_flight: int) -> None:
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        per_host: int,
+        in_flight: int,
+        more: Callable[[int], list[tuple[str, Callable[[], Any]]]] | None = None,
+        slots: int = 0,
+    ) -> None:
         self._pool, self._per_host, self._in_flight = pool, per_host, in_flight
+        self._more, self._slots = more, slots  # asked for up to as many jobs as `slots` leaves free
         self._waiting: dict[str, deque[Callable[[], Any]]] = {}
         self._busy: Counter[str] = Counter()
         self._running: dict[Future[Any], str] = {}
@@ -188,6 +206,7 @@ class _HostJobs:
             self._start_ready()  # jobs added while the results were read
 
     def _start_ready(self) -> None:
+        self._top_up()
         started = True
         while started and len(self._running) < self._in_flight:
             started = False
@@ -202,12 +221,26 @@ class _HostJobs:
                     self._busy[host] += 1
                     started = True
 
+    def _top_up(self) -> None:
+        """Ask for as many jobs as there are free slots (running, finished but unread, or
+        waiting, jobs take one each); once nothing comes, stop asking."""
+        if self._more is None:
+            return
+        free = self._slots - len(self._running) - sum(len(queue) for queue in self._waiting.values())
+        if free > 0:
+            added = self._more(free)
+            if not added:
+                self._more = None
+            for url, job in added:
+                self.add(url, job)
+
     def _stop_starting(self) -> None:
         """End the cycle with the jobs already running; the feeds not fetched keep their lease
         and are polled after it runs out, by this service's next start or another poller."""
         left = sum(len(queue) for queue in self._waiting.values()) + 1
         log.info("the process is shutting down: %d fetches not started", left)
         self._waiting.clear()
+        self._more = None
 
 
 def _host(url: str) -> str:

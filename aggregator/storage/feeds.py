@@ -113,11 +113,12 @@ class FeedStore:
         with self._sessions() as session:
             return _view(_find(session, id_or_url))
 
-    def claim(self, now: datetime, lease: timedelta, include_all: bool = False) -> list[FeedForUpdate]:
+    def claim(self, now: datetime, lease: timedelta, include_all: bool = False, limit: int | None = None) -> list[FeedForUpdate]:
         """Take the due feeds (every enabled one with `include_all`) that no other poller holds,
-        until `now + lease`. One statement does it, so two pollers never take the same feed:
-        PostgreSQL skips rows another transaction has locked, SQLite serialises writers. A
-        crashed poller's lease runs out; one that died on this machine is noticed at once."""
+        until `now + lease`: at most `limit` of them, longest due first. One statement does it,
+        so two pollers never take the same feed: PostgreSQL skips rows another transaction has
+        locked, SQLite serialises writers. A crashed poller's lease runs out; one that died on
+        this machine is noticed at once."""
         token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         with self._sessions.begin() as session:
             held = select(Feed.claimed_by).where(Feed.claimed_until > to_db(now)).distinct()
@@ -126,6 +127,8 @@ class FeedStore:
             wanted = select(Feed.id).where(Feed.enabled.is_(True), free)
             if not include_all:
                 wanted = wanted.where(or_(Feed.next_check_at.is_(None), Feed.next_check_at <= to_db(now)))
+            if limit is not None:
+                wanted = wanted.order_by(Feed.next_check_at.asc().nulls_first(), Feed.id).limit(limit)
             wanted = wanted.with_for_update(skip_locked=True)
             session.execute(
                 update(Feed)
@@ -135,6 +138,15 @@ class FeedStore:
             )
             query = select(Feed).where(Feed.claimed_by == token).order_by(Feed.next_check_at, Feed.id)
             return [self._for_update(row) for row in session.scalars(query)]
+
+    def count_due(self, now: datetime, include_all: bool = False) -> int:
+        """How many enabled feeds are due (all of them with `include_all`): what a cycle
+        started now expects to poll, less what other pollers take."""
+        query = select(func.count()).select_from(Feed).where(Feed.enabled.is_(True))
+        if not include_all:
+            query = query.where(or_(Feed.next_check_at.is_(None), Feed.next_check_at <= to_db(now)))
+        with self._sessions() as session:
+            return session.scalar(query) or 0
 
     def record_unchanged(self, updates: Sequence[FeedUpdateIntent]) -> None:
         """Feeds that answered 304 or the same body again (no items, no new validators): one
