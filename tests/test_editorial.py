@@ -62,8 +62,15 @@ def test_forms_without_a_csrf_token_are_rejected(editor):
     assert response.status_code == 400 and "CSRF" in response.data.decode()
 
 
-def test_admin_is_off_without_a_password(client):
-    assert client.get("/admin/login").status_code == 503
+def test_admin_is_off_without_a_password_or_token_and_its_paths_do_not_exist(client):
+    for path in ("/admin/", "/admin/login", "/admin", "/admin/actions/1/undo"):
+        page = client.get(path, follow_redirects=True)
+        assert page.status_code == 404 and "Страница не найдена" in page.data.decode(), path
+    assert client.post("/admin/login", data={"username": "admin", "password": "guess"}).status_code == 404  # not a CSRF 400
+    assert client.post("/admin/logout").status_code == 404
+    for method, path in (("get", "/api/admin/actions"), ("post", "/api/admin/actions"), ("post", "/api/admin/actions/1/undo")):
+        api = getattr(client, method)(path, json={"action": "hide_item", "item_id": 1}, headers={"Authorization": "Bearer guess"})
+        assert api.status_code == 404 and api.json["status"] == 404, path
 
 
 def test_setting_a_topic_applies_at_once_and_can_be_undone(editor):

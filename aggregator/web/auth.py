@@ -2,7 +2,9 @@
 or a bearer token (the editorial API, which takes no cookies and so needs no CSRF token).
 
 Failed logins are counted per client address; past the limit, logins from that address
-are refused for a while (429). With no password and no token configured, admin is off.
+are refused for a while (429). With no password and no token configured, admin is off: every
+admin page and editorial API path answers 404, as if it did not exist (a feature switched off
+on purpose is no server failure to alert on or retry).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from aggregator.settings import AdminSettings
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
+ADMIN_PREFIXES = ("/admin", "/api/admin")  # the url_prefix of the `admin` and `admin_api` blueprints
 
 
 def init_app(app: Flask, admin: AdminSettings, secure_cookies: bool) -> None:
@@ -39,6 +42,7 @@ def init_app(app: Flask, admin: AdminSettings, secure_cookies: bool) -> None:
         SESSION_COOKIE_SECURE=secure_cookies,
         WTF_CSRF_TIME_LIMIT=None,
     )
+    app.before_request(_admin_off_is_not_found)  # before CSRF's hook: a form posted to admin off is 404 too
     csrf.init_app(app)
     app.extensions["login_failures"] = LoginThrottle(admin.max_failed_logins, admin.lockout_minutes * 60)
 
@@ -61,6 +65,14 @@ class LoginThrottle:
 
     def succeeded(self, address: str) -> None:
         self._failures.pop(address, None)
+
+
+def _admin_off_is_not_found() -> None:
+    """Admin off: any path under the admin prefixes is 404, whatever the method (not 405, not a
+    redirect to add a slash), so nothing tells that the paths exist."""
+    path = request.path
+    if any(path == prefix or path.startswith(prefix + "/") for prefix in ADMIN_PREFIXES) and not admin_settings().enabled:
+        abort(404)
 
 
 def admin_settings() -> AdminSettings:
@@ -88,8 +100,6 @@ def editor_required(view: Callable) -> Callable:
 
     @wraps(view)
     def wrapped(*args: object, **kwargs: object) -> ResponseReturnValue:
-        if not admin_settings().enabled:
-            abort(503, "admin is off: set AGGREGATOR_ADMIN_PASSWORD (and AGGREGATOR_SECRET_KEY)")
         if not session.get("editor"):
             return redirect(url_for("admin.login", next=request.full_path))
         return view(*args, **kwargs)
