@@ -24,6 +24,9 @@ PLURAL_FORMS = {
     "сюжет": {"one": "сюжет", "few": "сюжета", "many": "сюжетов", "other": "сюжета"},
     "публикация": {"one": "публикация", "few": "публикации", "many": "публикаций", "other": "публикации"},
     "лента": {"one": "лента", "few": "ленты", "many": "лент", "other": "ленты"},
+    "источников": {"one": "источника", "few": "источников", "many": "источников", "other": "источника"},  # «из 5 источников»
+    "не работает": {"one": "не работает", "few": "не работают", "many": "не работают", "other": "не работают"},
+    "не проверялся": {"one": "не проверялся", "few": "не проверялись", "many": "не проверялись", "other": "не проверялись"},
 }
 FEED_STATUS_WORDS = {
     "ok": "работает",
@@ -67,15 +70,20 @@ def init_app(app: Flask, language: str, timezone: tzinfo) -> None:
     def when(value: datetime) -> str:
         return format_datetime(value, "d MMMM, HH:mm", tzinfo=timezone, locale=locale)
 
-    def plural(count: int, word: str) -> str:
+    def agree(count: int, word: str) -> str:
+        """The word in the form a count asks for, without the count («не работают»)."""
         forms = PLURAL_FORMS.get(word)
-        return f"{count} {forms[locale.plural_form(count)] if forms else word}"
+        return forms[locale.plural_form(count)] if forms else word
+
+    def plural(count: int, word: str) -> str:
+        return f"{count} {agree(count, word)}"
 
     for name, function in (
         ("day", day),
         ("clock", clock),
         ("when", when),
         ("plural", plural),
+        ("agree", agree),
         ("highlight", highlight),
         ("safe_url", safe_url),
         ("lead_sentence", lead_sentence),

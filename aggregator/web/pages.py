@@ -1,9 +1,10 @@
 """Reader pages: the digest of a day, a topic's recent stories, one story, search, feed health.
 
 Views read through `Storage.reads` and render templates; `digest` and `charts` shape the
-data, `formatting` words it. Every page (and every curated feed of `web.feeds`) goes through
-`caching` (wired by `web.init_app`): rendered once per data version, then answered from memory
-with ETag and 304.
+data, `formatting` words it; an empty digest or topic says why (`source_health`: sources
+failing, not polled yet, or simply no news). Every page (and every curated feed of
+`web.feeds`) goes through `caching` (wired by `web.init_app`): rendered once per data version,
+then answered from memory with ETag and 304.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aggregator.web.caching import conditional
 from aggregator.web.charts import activity_chart
 from aggregator.web.current import service
 from aggregator.web.formatting import feed_is_broken
+from aggregator.web.source_health import SourceHealth, summarise_sources
 
 bp = Blueprint("pages", __name__)
 TOPIC_PAGE_STORIES = 30
@@ -64,6 +66,7 @@ def topic(slug: str) -> ResponseReturnValue:
     page = reads.stories_page(TOPIC_PAGE_STORIES, cursor, topic=slug)
     pinned = [] if cursor else reads.pinned_stories(now, topic=slug)  # shown on top of the first page only
     counts = reads.topic_items_per_day(slug, chart_start, day_bounds(current, tz)[1], tz)
+    empty = not page.rows and not pinned and cursor is None
     html = render_template(
         "topic.html",
         slug=slug,
@@ -75,6 +78,7 @@ def topic(slug: str) -> ResponseReturnValue:
         chart=activity_chart(counts, current, CHART_DAYS),
         feed_url=_public_url(f"/feeds/{slug}.atom"),
         opml_url=_public_url("/feeds.opml"),
+        sources=_sources_if(empty),
     )
     return conditional(html, "text/html", _latest(page.rows))
 
@@ -128,8 +132,18 @@ def _digest_page(day: date) -> ResponseReturnValue:
         with_news=with_news,
         previous_day=day - timedelta(days=1),
         next_day=day + timedelta(days=1) if day < current else None,
+        sources=_sources_if(not digest.sections),
     )
     return conditional(html, "text/html", _latest(stories))
+
+
+def _sources_if(empty: bool) -> SourceHealth | None:
+    """Why a page is empty, read only when it is (a page is rendered once per data version,
+    and a fetch of any feed moves it)."""
+    if not empty:
+        return None
+    svc = service()
+    return summarise_sources(svc.storage.feeds.list(), svc.clock())
 
 
 def _latest(stories: list[StoryView]) -> datetime | None:

@@ -80,8 +80,9 @@ def _story_ids(service: Service) -> dict[str, int]:
     }
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+@contextmanager
+def launched_chromium() -> Iterator[object]:
+    """Debian's chromium under Playwright; skips the test, saying why, when either is missing."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")
     if not CHROMIUM.exists():
         pytest.skip(f"no chromium at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
@@ -89,6 +90,12 @@ def browser() -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    with launched_chromium() as launched:
+        yield launched
 
 
 @dataclass
