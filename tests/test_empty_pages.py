@@ -48,7 +48,9 @@ def text_of(client, path: str) -> str:
     return " ".join(primary.text_content().split())
 
 
-def feed(status: str = "ok", enabled: bool = True, next_check: datetime | None = None, name: str = "Лента") -> FeedView:
+def feed(
+    status: str = "ok", enabled: bool = True, next_check: datetime | None = None, name: str = "Лента", errors: int | None = None
+) -> FeedView:
     return FeedView(
         id=1,
         url="http://feeds.test/rss",
@@ -60,7 +62,7 @@ def feed(status: str = "ok", enabled: bool = True, next_check: datetime | None =
         topic_hint=None,
         status=status,
         last_error=None,
-        consecutive_errors=0 if status in ("ok", "new") else 1,
+        consecutive_errors=(0 if status in ("ok", "new") else 1) if errors is None else errors,
         last_fetched=None if status == "new" else NOW,
         last_success=None,
         next_check=next_check,
@@ -101,6 +103,11 @@ def test_waiting_sources_are_due_at_the_earliest_next_check(due, first_poll):
 )
 def test_quiet_means_sources_exist_and_all_work(feeds, quiet):
     assert summarise_sources(feeds, NOW).quiet is quiet
+
+
+def test_a_feed_read_despite_a_problem_still_works_and_a_bug_of_ours_counts_as_failing():
+    health = summarise_sources([feed("malformed_xml", errors=0), feed("internal_error", errors=0)], NOW)
+    assert (health.failing, health.commonest_error) == (1, "internal_error")
 
 
 # --- What a reader sees ------------------------------------------------------------------

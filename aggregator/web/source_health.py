@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from aggregator.errors import InternalError
 from aggregator.storage.feeds import FeedView
 from aggregator.web.formatting import feed_is_broken
 
@@ -35,7 +36,7 @@ class SourceHealth:
 
 def summarise_sources(feeds: Iterable[FeedView], now: datetime) -> SourceHealth:
     enabled = [feed for feed in feeds if feed.enabled]
-    errors = Counter(feed.status for feed in enabled if feed_is_broken(feed.status))
+    errors = Counter(feed.status for feed in enabled if _failing(feed))
     waiting = [feed for feed in enabled if feed.status == "new"]
     commonest = min(errors.items(), key=lambda pair: (-pair[1], pair[0]), default=(None, 0))
     return SourceHealth(
@@ -46,6 +47,13 @@ def summarise_sources(feeds: Iterable[FeedView], now: datetime) -> SourceHealth:
         waiting=len(waiting),
         first_poll=_first_poll(waiting, now),
     )
+
+
+def _failing(feed: FeedView) -> bool:
+    """Whether the feed's last fetch failed. A feed read despite a problem (`malformed_xml`,
+    `too_many_items`, ...) still brings its news: it is not failing. A bug of ours does not
+    count against the feed's error tally, but the feed brings nothing either."""
+    return feed_is_broken(feed.status) and (feed.consecutive_errors > 0 or feed.status == InternalError.kind)
 
 
 def _first_poll(waiting: list[FeedView], now: datetime) -> datetime | None:
