@@ -312,33 +312,43 @@ def reclassify(
     batch: int = 500,
     on_batch: Callable[[int], None] | None = None,
 ) -> int:
-    """Recompute topics of every item not locked by an editor, in batches of `batch`, one
-    transaction each; stories follow their members, and an item whose topics change counts as
-    updated at `now` (so cached pages and feeds are rebuilt). Returns how many items were looked at."""
+    """Recompute topics of every item not locked by an editor, in batches of `batch`: each
+    batch is read, classified with no transaction open, then written in one transaction;
+    stories follow their members, and an item whose topics change counts as updated at `now`
+    (so cached pages and feeds are rebuilt). Returns how many items were looked at."""
     last_id, done = 0, 0
     while True:
-        with sessions.begin() as session:
+        with sessions() as session:
             query = (
-                select(Item)
-                .options(selectinload(Item.feed), selectinload(Item.topics))
+                select(Item.id, Item.title, Item.summary, Item.full_text, Item.categories, Feed.topic_hint)
+                .join(Feed, Item.feed_id == Feed.id)
                 .where(Item.id > last_id, Item.topic_locked.is_(False))
                 .order_by(Item.id)
                 .limit(batch)
             )
-            rows = list(session.scalars(query))
-            if not rows:
-                return done
-            stories = set()
-            for row in rows:
-                before = (row.topic, sorted(t.topic for t in row.topics))
-                text_read = decision_text(row.summary, row.full_text)
-                set_topics(row, classify(row.title, text_read, row.categories or (), row.feed.topic_hint))
-                if (row.topic, sorted(t.topic for t in row.topics)) != before:
-                    row.updated_at = to_db(now)
-                if row.story is not None:
-                    stories.add(row.story)
-            for story in stories:
-                refresh_story(story)
-            last_id, done = rows[-1].id, done + len(rows)
+            rows = list(session.execute(query))
+        if not rows:
+            return done
+        decisions = {
+            row.id: classify(row.title, decision_text(row.summary, row.full_text), row.categories or (), row.topic_hint) for row in rows
+        }
+        _write_topics(sessions, decisions, now)
+        last_id, done = rows[-1].id, done + len(rows)
         if on_batch:
             on_batch(len(rows))
+
+
+def _write_topics(sessions: sessionmaker[Session], decisions: dict[int, TopicDecision], now: datetime) -> None:
+    """Set the decided topics in one transaction, except where an editor set one meanwhile."""
+    with sessions.begin() as session:
+        query = select(Item).options(selectinload(Item.topics)).where(Item.id.in_(list(decisions)), Item.topic_locked.is_(False))
+        stories = set()
+        for row in session.scalars(query):
+            before = (row.topic, sorted(t.topic for t in row.topics))
+            set_topics(row, decisions[row.id])
+            if (row.topic, sorted(t.topic for t in row.topics)) != before:
+                row.updated_at = to_db(now)
+            if row.story is not None:
+                stories.add(row.story)
+        for story in stories:
+            refresh_story(story)
