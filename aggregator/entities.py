@@ -88,6 +88,7 @@ class FeedData:
     entries: tuple[EntryData, ...]
     notes: tuple[FeedNote, ...] = ()
     ttl: timedelta | None = None  # RSS <ttl> or sy:updatePeriod: how often the publisher says to look
+    image_url: str | None = None  # a Telegram channel's avatar (not stored yet)
 
 
 @dataclass(frozen=True)
