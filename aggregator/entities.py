@@ -34,6 +34,7 @@ class FeedForUpdate:
     topic_hint: str | None = None
     selectors: PageSelectors | None = None  # set for a news-list page (`kind = "html"`), read by `scrape`
     full_text: bool = False  # fetch each new item's article page for its text
+    kind: str = "feed"  # "feed", "html" (a news-list page) or "telegram" (a channel's web preview, read by `telegram`)
 
 
 @dataclass(frozen=True)

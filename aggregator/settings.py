@@ -11,6 +11,7 @@ here starts anything, so a bad file never leaves the service half-configured.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,6 +28,7 @@ EXAMPLE_CONFIG = PACKAGE_DIR / "config.toml"  # the repository's config.toml, sh
 REPO_ROOT = PACKAGE_DIR.parent  # a checkout's root, for its tests and benchmarks; the service never reads it
 DEFAULT_USER_AGENT = "regional-news-aggregator/0.1 (+https://github.com/; polite feed poller)"
 
+TELEGRAM_CHANNEL = re.compile(r"^(?:@|(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?)?([A-Za-z][A-Za-z0-9_]{3,31})/?$")
 Positive = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 
@@ -93,15 +95,46 @@ class FeedSettings(_Section):
     name: str
     interval_minutes: Positive | None = None
     topic: str | None = None
-    kind: Literal["feed", "html"] = "feed"  # "html": a news-list page read with `selectors`
+    kind: Literal["feed", "html", "telegram"] = "feed"  # "html": a news-list page read with `selectors`; "telegram": a public channel
     selectors: PageSelectors | None = None  # each selector is checked to compile (`aggregator.selectors`)
+    channel: str | None = None  # a "telegram" source's channel name (given as a name, @name or t.me address)
     full_text: bool = False  # fetch each new item's article page and keep its main text
     publish: Literal["summary", "full_text"] = "summary"  # what the curated Atom feeds offer of its items
+
+    @model_validator(mode="before")
+    @classmethod
+    def _channel_page(cls, raw: Any) -> Any:
+        """A channel is read from its web preview, https://t.me/s/<channel>, unless `url` names
+        another page (a mirror of it)."""
+        if not isinstance(raw, dict) or raw.get("kind") != "telegram":
+            return raw
+        url = raw.get("url")
+        if isinstance(url, str) and "channel" not in raw and TELEGRAM_CHANNEL.match(url.strip()):
+            raw = dict(raw, channel=url)
+        if "channel" not in raw:
+            if url is None:
+                raise ValueError('kind = "telegram" needs channel = "<name>" (or its t.me/<name> address)')
+            return raw
+        page = f"https://t.me/s/{telegram_channel(raw['channel'])}"
+        return dict(raw, url=page) if url is None or TELEGRAM_CHANNEL.match(str(url).strip()) else raw
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         return _http_url(value)
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return None if value is None else telegram_channel(value)
+
+
+def telegram_channel(value: object) -> str:
+    """A public channel's name, from its name, @name, or t.me/<name> / t.me/s/<name> address."""
+    found = TELEGRAM_CHANNEL.match(value.strip()) if isinstance(value, str) else None
+    if not found:
+        raise ValueError(f"channel: {value!r} is not a public channel's name (5-32 letters, digits or _) or its t.me/<name> address")
+    return found.group(1)
 
 
 class TopicSettings(_Section):
@@ -199,8 +232,10 @@ class Settings(_Section):
 def _check_source(where: str, feed: FeedSettings) -> None:
     if feed.kind == "html" and feed.selectors is None:
         raise ValueError(f'{where} kind = "html" needs a [feeds.selectors] table with at least item, title and link')
-    if feed.kind == "feed" and feed.selectors is not None:
+    if feed.kind != "html" and feed.selectors is not None:
         raise ValueError(f'{where} selectors: only a news-list page has selectors; add kind = "html"')
+    if feed.kind != "telegram" and feed.channel is not None:
+        raise ValueError(f'{where} channel: only a Telegram source has a channel; add kind = "telegram"')
     if feed.publish == "full_text" and not feed.full_text:
         raise ValueError(f'{where} publish = "full_text" needs full_text = true (the text must be fetched to be offered)')
 
@@ -291,7 +326,7 @@ def _key_name(loc: tuple[int | str, ...]) -> str:
     head, *rest = loc
     if head == "feeds" and rest:
         index, *rest = rest
-        return f"[[feeds]] #{int(index) + 1} " + ".".join(map(str, rest))
+        return (f"[[feeds]] #{int(index) + 1} " + ".".join(map(str, rest))).rstrip()
     if head == "topics" and rest:
         slug, *rest = rest
         return f"[topics.{slug}] " + ".".join(map(str, rest))

@@ -215,7 +215,7 @@ def test_a_windows_1251_page_declared_in_meta_is_read():
         ({"kind": "html", "selectors": dict(SELECTORS, date="//span[")}, "[[feeds]] #1 selectors.date: not a valid XPath expression"),
         ({"kind": "html", "selectors": {"item": "li", "title": "a"}}, "[[feeds]] #1 selectors.link: Field required"),
         ({"kind": "html", "selectors": dict(SELECTORS, colour="red")}, "[[feeds]] #1 selectors.colour: unknown key (check the spelling)"),
-        ({"kind": "rss"}, "[[feeds]] #1 kind: Input should be 'feed' or 'html'"),
+        ({"kind": "rss"}, "[[feeds]] #1 kind: Input should be 'feed', 'html' or 'telegram'"),
         ({"publish": "full_text"}, 'publish = "full_text" needs full_text = true'),
     ],
 )

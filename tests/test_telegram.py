@@ -7,15 +7,17 @@ from datetime import UTC, datetime
 
 import pytest
 
+from aggregator import create_app
 from aggregator.entities import Fetched
-from aggregator.errors import ParseError
+from aggregator.errors import ConfigError, ParseError
 from aggregator.pipeline.normalise import normalise_feed
 from aggregator.pipeline.telegram import read_channel, title_of
-from conftest import DATA
+from aggregator.settings import settings_from_dict
+from conftest import DATA, config_dict
 
 CHANNELS = DATA / "telegram"
 EXPECTED = json.loads((CHANNELS / "channel.expected.json").read_text(encoding="utf-8"))
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
 def fetched(name: str = "channel.html", body: bytes | None = None) -> Fetched:
@@ -121,3 +123,87 @@ def test_an_empty_channel_has_no_items_and_no_error():
 
 def test_only_the_newest_posts_are_kept_past_the_limit():
     assert [entry.guid for entry in read_channel(fetched(), max_items=2).entries] == ["gorod_t_news/1213", "gorod_t_news/1212"]
+
+
+# In config.toml.
+
+
+def channel_settings(tmp_path, **source):
+    raw = config_dict(tmp_path, {})
+    raw["feeds"] = [{"name": "Город-Т в Telegram", "kind": "telegram", **source}]
+    return settings_from_dict(raw)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {"channel": "gorod_t_news"},
+        {"channel": "@gorod_t_news"},
+        {"channel": "t.me/gorod_t_news"},
+        {"channel": "https://t.me/s/gorod_t_news"},
+        {"url": "https://t.me/gorod_t_news"},
+        {"url": "https://t.me/s/gorod_t_news/"},
+    ],
+)
+def test_a_channel_is_given_by_name_or_address_and_read_from_its_web_preview(tmp_path, source):
+    (feed,) = channel_settings(tmp_path, **source).feeds
+    assert (feed.kind, feed.channel, feed.url) == ("telegram", "gorod_t_news", "https://t.me/s/gorod_t_news")
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ({}, '[[feeds]] #1: kind = "telegram" needs channel = "<name>"'),
+        ({"channel": "город т"}, "[[feeds]] #1: channel: 'город т' is not a public channel's name"),
+        ({"channel": "https://t.me/+AbCdEf123"}, "channel: 'https://t.me/+AbCdEf123' is not a public channel's name"),
+        ({"kind": "feed", "url": "https://gorod-t.example/rss", "channel": "gorod_t_news"}, "[[feeds]] #1 channel: only a Telegram source"),
+        ({"channel": "gorod_t_news", "selectors": {"item": "li", "title": "a", "link": "a"}}, "only a news-list page has selectors"),
+    ],
+)
+def test_a_bad_channel_names_the_key(tmp_path, source, message):
+    with pytest.raises(ConfigError) as raised:
+        channel_settings(tmp_path, **source)
+    assert message in str(raised.value)
+
+
+# Through the pipeline.
+
+
+def client_of(service):
+    app = create_app(service=service)
+    app.config["TESTING"] = True
+    return app.test_client()
+
+
+@pytest.fixture
+def channel_service(tmp_path, feed_server, make_service):
+    url = feed_server.serve_file("/s/gorod_t_news", CHANNELS / "channel.html", content_type="text/html; charset=utf-8")
+    return make_service(channel_settings(tmp_path, channel="gorod_t_news", url=url))
+
+
+def test_a_polled_channel_gives_its_posts_as_items(channel_service):
+    (outcome,) = channel_service.poll(include_all=True).feeds
+    assert outcome.ok and outcome.new == len(EXPECTED["items"])
+    client = client_of(channel_service)
+    items = {item["url"]: item for item in client.get("/api/items").json["items"]}
+    assert sorted(items) == sorted(expected["link"] for expected in EXPECTED["items"])
+    for expected in EXPECTED["items"]:
+        got = items[expected["link"]]
+        assert (got["title"], got["image"]) == (expected["title"], expected["image"])
+        assert got["published"] == expected["published"]
+        assert got["feed"]["title"] == "Город-Т в Telegram"
+    advert, storm = items["https://t.me/gorod_t_news/1213"], items["https://t.me/gorod_t_news/1207"]
+    assert advert["sponsored"] and advert["story_id"] is None  # «Реклама … erid» is advertising here too
+    assert not storm["sponsored"] and storm["topic"] == "incidents" and storm["story_id"] is not None
+    assert items["https://t.me/gorod_t_news/1209"]["topic"] == "city"
+    (feed,) = client.get("/api/feeds").json["feeds"]
+    assert (feed["status"], feed["title"]) == ("ok", "Город-Т | Новости Томска")
+
+
+def test_a_channel_page_whose_markup_changed_is_reported_on_feed_health(channel_service, feed_server):
+    channel_service.poll(include_all=True)
+    feed_server.serve_file("/s/gorod_t_news", CHANNELS / "changed_markup.html", content_type="text/html")
+    (outcome,) = channel_service.poll(include_all=True).feeds
+    assert outcome.status == "selectors_failed" and outcome.new == 0
+    (feed,) = client_of(channel_service).get("/api/feeds").json["feeds"]
+    assert feed["status"] == "selectors_failed" and "tgme_widget_message" in feed["last_error"]

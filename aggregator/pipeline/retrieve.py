@@ -1,5 +1,6 @@
-"""Retrieve stage: one feed's document fetched, parsed (or scraped) and normalised, in
-worker threads, with the article pages of a full-text source's new items fetched too.
+"""Retrieve stage: one feed's document fetched, parsed (or scraped, or read as a Telegram
+channel's web preview) and normalised, in worker threads, with the article pages of a
+full-text source's new items fetched too.
 
 `retrieve` does one feed and returns its items or its error as a value (`Retrieved.error`):
 the publisher's failure as a `SourceError`, a bug of ours met on the way as an
@@ -32,6 +33,7 @@ from aggregator.pipeline.fulltext import ArticleText, fetch_article
 from aggregator.pipeline.normalise import feed_notes, normalise_feed
 from aggregator.pipeline.parse import parse_feed
 from aggregator.pipeline.scrape import scrape_page
+from aggregator.pipeline.telegram import read_channel
 from aggregator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ def retrieve(
         body_hash = hashlib.sha256(fetched.body or b"").hexdigest()
         if body_hash == feed.body_hash:
             return Retrieved(feed, fetched, body_hash)
-        data = scrape_page(fetched, feed.selectors, now, tz, max_items) if feed.selectors else parse_feed(fetched, max_items)
+        data = _read(feed, fetched, now, tz, max_items)
         items = tuple(normalise_feed(data, now))
         return Retrieved(feed, fetched, body_hash, data, items, data.notes + feed_notes(items))
     except AggregatorError as exc:
@@ -104,6 +106,15 @@ def retrieve(
         log.exception("feed %s: a bug of ours while reading it", feed.url)
         metrics.INTERNAL_ERRORS.labels("retrieve").inc()
         return Retrieved(feed, error=internal_error(exc))
+
+
+def _read(feed: FeedForUpdate, fetched: Fetched, now: datetime, tz: tzinfo, max_items: int) -> FeedData:
+    """The fetched document read as what the source is: a channel, a news-list page or a feed."""
+    if feed.kind == "telegram":
+        return read_channel(fetched, max_items)
+    if feed.selectors:
+        return scrape_page(fetched, feed.selectors, now, tz, max_items)
+    return parse_feed(fetched, max_items)
 
 
 def try_source(feed: FeedForUpdate, settings: Settings, now: datetime, limit: int, fetcher: Fetcher = fetch_feed) -> Retrieved:

@@ -203,6 +203,7 @@ class FeedStore:
             topic_hint=row.topic_hint,
             full_text=bool(row.full_text),
             selectors=PageSelectors(**row.selectors) if row.kind == "html" and row.selectors else None,
+            kind=row.kind or "feed",
         )
 
 

@@ -43,7 +43,7 @@ class Feed(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
     # What kind of source it is, from config.toml (NULL, as for feeds stored before these existed: a plain feed).
-    kind: Mapped[str | None] = mapped_column(String(16))  # "feed" or "html" (a news-list page)
+    kind: Mapped[str | None] = mapped_column(String(16))  # "feed", "html" (a news-list page) or "telegram" (a channel)
     selectors: Mapped[dict | None] = mapped_column(JSON)  # [feeds.selectors] of an "html" source
     full_text: Mapped[bool | None] = mapped_column(Boolean)  # fetch each new item's article page for its text
     publish: Mapped[str | None] = mapped_column(String(16))  # "summary" or "full_text": what curated Atom offers
