@@ -21,7 +21,7 @@ from aggregator.entities import CycleOutcome
 from aggregator.errors import AggregatorError
 from aggregator.publish.opml import feeds_opml, parse_opml
 from aggregator.service import Service
-from aggregator.settings import load_settings
+from aggregator.settings import load_settings, telegram_page
 from aggregator.storage import Storage, migrate
 
 if TYPE_CHECKING:  # for annotations only: the commands import what they need when they run
@@ -182,10 +182,16 @@ def feeds_add(ctx: Context, url: str, name: str | None, topic: str | None) -> No
     service = ctx.service
     if topic and topic not in service.topic_titles:
         raise click.BadParameter(f"no topic {topic!r} in config", param_hint="--topic")
-    if not url.startswith(("http://", "https://")):
+    channel_page = telegram_page(url)
+    if channel_page is None and not url.startswith(("http://", "https://")):
         raise click.BadParameter("must be an http(s) URL", param_hint="URL")
-    feed = service.storage.feeds.add(url, name or url.split("/")[2], service.clock(), topic)
-    click.echo(f"Added feed {feed.id}: {feed.name} <{feed.url}>")
+    if channel_page:
+        feed = service.storage.feeds.add(
+            channel_page, name or "@" + channel_page.rsplit("/", 1)[1], service.clock(), topic, kind="telegram"
+        )
+    else:
+        feed = service.storage.feeds.add(url, name or url.split("/")[2], service.clock(), topic)
+    click.echo(f"Added {'Telegram channel' if channel_page else 'feed'} {feed.id}: {feed.name} <{feed.url}>")
 
 
 @feeds.command("remove")
@@ -210,10 +216,11 @@ def feeds_remove(ctx: Context, feed: str) -> None:
 @click.option("--date", help="Selector of the date inside the block.")
 @click.option("--summary", help="Selector of the summary inside the block.")
 @click.option("--image", help="Selector of the picture inside the block.")
+@click.option("--telegram", is_flag=True, help="URL is a public Telegram channel's web preview (implied by a t.me address).")
 @click.option("--full-text", is_flag=True, help="Also fetch each item's article page and print its text.")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1), help="Items to print (and articles to fetch).")
 @pass_ctx
-def feeds_test(ctx: Context, url: str, page: bool, full_text: bool, limit: int, **selectors: str | None) -> None:
+def feeds_test(ctx: Context, url: str, page: bool, telegram: bool, full_text: bool, limit: int, **selectors: str | None) -> None:
     """Fetch URL and print the items (and texts) it would give, saving nothing."""
     from datetime import UTC, datetime
 
@@ -224,6 +231,10 @@ def feeds_test(ctx: Context, url: str, page: bool, full_text: bool, limit: int, 
     from aggregator.selectors import PageSelectors
 
     page = page or any(selectors.values())
+    channel_page = telegram_page(url)
+    url, telegram = channel_page or url, telegram or channel_page is not None
+    if page and telegram:
+        raise click.UsageError("a Telegram channel is read without selectors: drop --html and the selectors")
     if page and not all(selectors[name] for name in ("item", "title", "link")):
         raise click.UsageError("a news-list page needs --item, --title and --link")
     try:
@@ -233,7 +244,8 @@ def feeds_test(ctx: Context, url: str, page: bool, full_text: bool, limit: int, 
         raise click.ClickException(str(exc)) from exc
     except ValidationError as exc:
         raise click.UsageError("; ".join(f"--{e['loc'][0]}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())) from exc
-    source = FeedForUpdate(0, url, url, selectors=chosen, full_text=full_text)
+    kind = "telegram" if telegram else "html" if page else "feed"
+    source = FeedForUpdate(0, url, url, selectors=chosen, full_text=full_text, kind=kind)
     got = try_source(source, settings, datetime.now(UTC), limit)
     if got.error is not None:
         raise click.ClickException(f"{getattr(got.error, 'kind', 'error')}: {got.error}")
@@ -241,7 +253,7 @@ def feeds_test(ctx: Context, url: str, page: bool, full_text: bool, limit: int, 
 
 
 def _print_trial(got: Retrieved, tz: tzinfo, limit: int) -> None:
-    kind = "news-list page" if got.feed.selectors else "feed"
+    kind = {"telegram": "Telegram channel", "html": "news-list page"}.get(got.feed.kind, "feed")
     title = got.data.title if got.data and got.data.title else got.feed.url
     click.echo(f"{title} <{got.feed.url}>: a {kind} giving {len(got.items)} items")
     for note in got.notes:

@@ -28,7 +28,9 @@ EXAMPLE_CONFIG = PACKAGE_DIR / "config.toml"  # the repository's config.toml, sh
 REPO_ROOT = PACKAGE_DIR.parent  # a checkout's root, for its tests and benchmarks; the service never reads it
 DEFAULT_USER_AGENT = "regional-news-aggregator/0.1 (+https://github.com/; polite feed poller)"
 
-TELEGRAM_CHANNEL = re.compile(r"^(?:@|(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?)?([A-Za-z][A-Za-z0-9_]{3,31})/?$")
+TELEGRAM_ADDRESS = r"(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?"
+TELEGRAM_CHANNEL = re.compile(rf"^(?:@|{TELEGRAM_ADDRESS})?([A-Za-z][A-Za-z0-9_]{{3,31}})/?$")
+TELEGRAM_PAGE = re.compile(rf"^{TELEGRAM_ADDRESS}([A-Za-z][A-Za-z0-9_]{{3,31}})/?$")
 Positive = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 
@@ -135,6 +137,12 @@ def telegram_channel(value: object) -> str:
     if not found:
         raise ValueError(f"channel: {value!r} is not a public channel's name (5-32 letters, digits or _) or its t.me/<name> address")
     return found.group(1)
+
+
+def telegram_page(address: str) -> str | None:
+    """The web preview of the public channel at a t.me address; None for any other address."""
+    found = TELEGRAM_PAGE.match(address.strip())
+    return f"https://t.me/s/{found.group(1)}" if found else None
 
 
 class TopicSettings(_Section):

@@ -6,8 +6,10 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from click.testing import CliRunner
 
 from aggregator import create_app
+from aggregator.cli import cli
 from aggregator.entities import Fetched
 from aggregator.errors import ConfigError, ParseError
 from aggregator.pipeline.normalise import normalise_feed
@@ -207,3 +209,45 @@ def test_a_channel_page_whose_markup_changed_is_reported_on_feed_health(channel_
     assert outcome.status == "selectors_failed" and outcome.new == 0
     (feed,) = client_of(channel_service).get("/api/feeds").json["feeds"]
     assert feed["status"] == "selectors_failed" and "tgme_widget_message" in feed["last_error"]
+
+
+def test_a_channel_added_while_running_is_read_as_a_channel(tmp_path, feed_server, make_service, clock):
+    url = feed_server.serve_file("/s/gorod_t_news", CHANNELS / "channel.html", content_type="text/html")
+    raw = config_dict(tmp_path, {})
+    raw["feeds"] = []
+    service = make_service(settings_from_dict(raw))
+    service.storage.feeds.add(url, "@gorod_t_news", clock[0], kind="telegram")
+    (outcome,) = service.poll(include_all=True).feeds
+    assert outcome.ok and outcome.new == len(EXPECTED["items"])
+
+
+# On the command line.
+
+
+def test_feeds_add_recognises_a_channel_address(config_file):
+    runner = CliRunner()
+    added = runner.invoke(cli, ["--config", str(config_file), "feeds", "add", "https://t.me/gorod_t_news"])
+    assert added.exit_code == 0, added.output
+    assert "Added Telegram channel" in added.output and "@gorod_t_news <https://t.me/s/gorod_t_news>" in added.output
+    listed = runner.invoke(cli, ["--config", str(config_file), "feeds", "list"])
+    assert "https://t.me/s/gorod_t_news" in listed.output
+
+
+def test_feeds_test_prints_what_a_channel_gives(config_file, feed_server):
+    url = feed_server.serve_file("/s/gorod_t_news", CHANNELS / "channel.html", content_type="text/html")
+    result = CliRunner().invoke(cli, ["--config", str(config_file), "feeds", "test", url, "--telegram", "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:4] == [
+        f"Город-Т | Новости Томска <{url}>: a Telegram channel giving {len(EXPECTED['items'])} items",
+        "",
+        f"1. {EXPECTED['items'][0]['title']}",
+        f"   {EXPECTED['items'][0]['link']}",
+    ]
+
+
+def test_feeds_test_says_when_a_channel_page_cannot_be_read(config_file, feed_server):
+    url = feed_server.serve_file("/s/gorod_t_news", CHANNELS / "changed_markup.html", content_type="text/html")
+    result = CliRunner().invoke(cli, ["--config", str(config_file), "feeds", "test", url, "--telegram"])
+    assert result.exit_code == 1 and "selectors_failed: no .tgme_widget_message blocks" in result.output
+    result = CliRunner().invoke(cli, ["--config", str(config_file), "feeds", "test", url, "--telegram", "--html"])
+    assert result.exit_code == 2 and "read without selectors" in result.output

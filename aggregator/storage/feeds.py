@@ -81,10 +81,14 @@ class FeedStore:
                 if row.from_config and (row.config_url or row.url) not in wanted:
                     row.enabled, row.from_config = False, False
 
-    def add(self, url: str, name: str, now: datetime, topic: str | None = None) -> FeedView:
+    def add(self, url: str, name: str, now: datetime, topic: str | None = None, kind: str | None = None) -> FeedView:
+        """Add a source (or turn a removed one on again); `kind` ("telegram" for a channel) says
+        how it is read: None keeps what is stored, a plain feed for a new one."""
         with self._sessions.begin() as session:
             row = session.scalar(select(Feed).where(Feed.url == url)) or self._new_row(session, url, name, now)
             row.name, row.topic_hint, row.enabled = name, topic, True
+            if kind is not None and (row.kind or "feed") != kind:  # read differently: read it again in full
+                row.kind, row.etag, row.last_modified, row.body_hash = kind, None, None, None
             if row.status == "gone":  # adding a gone feed again means: try it again now
                 row.status, row.last_error, row.next_check_at = "new", None, None
             session.flush()
