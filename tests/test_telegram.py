@@ -3,7 +3,7 @@ with the expected results of a page written for this project, and a changed mark
 as `selectors_failed` instead of garbage items."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -13,13 +13,14 @@ from aggregator.cli import cli
 from aggregator.entities import Fetched
 from aggregator.errors import ConfigError, ParseError
 from aggregator.pipeline.normalise import normalise_feed
-from aggregator.pipeline.telegram import read_channel, title_of
+from aggregator.pipeline.telegram import before_post, read_channel, title_of
 from aggregator.settings import settings_from_dict
 from conftest import DATA, config_dict
 
 CHANNELS = DATA / "telegram"
 EXPECTED = json.loads((CHANNELS / "channel.expected.json").read_text(encoding="utf-8"))
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+NOTHING_BEFORE = '<section class="tgme_channel_history js-message_history"></section>'  # the page before a channel's first post
 
 
 def fetched(name: str = "channel.html", body: bytes | None = None) -> Fetched:
@@ -180,6 +181,7 @@ def client_of(service):
 @pytest.fixture
 def channel_service(tmp_path, feed_server, make_service):
     url = feed_server.serve_file("/s/gorod_t_news", CHANNELS / "channel.html", content_type="text/html; charset=utf-8")
+    feed_server.serve("/s/gorod_t_news?before=1202", NOTHING_BEFORE, content_type="text/html")
     return make_service(channel_settings(tmp_path, channel="gorod_t_news", url=url))
 
 
@@ -213,6 +215,7 @@ def test_a_channel_page_whose_markup_changed_is_reported_on_feed_health(channel_
 
 def test_a_channel_added_while_running_is_read_as_a_channel(tmp_path, feed_server, make_service, clock):
     url = feed_server.serve_file("/s/gorod_t_news", CHANNELS / "channel.html", content_type="text/html")
+    feed_server.serve("/s/gorod_t_news?before=1202", NOTHING_BEFORE, content_type="text/html")
     raw = config_dict(tmp_path, {})
     raw["feeds"] = []
     service = make_service(settings_from_dict(raw))
@@ -235,6 +238,7 @@ def test_feeds_add_recognises_a_channel_address(config_file):
 
 def test_feeds_test_prints_what_a_channel_gives(config_file, feed_server):
     url = feed_server.serve_file("/s/gorod_t_news", CHANNELS / "channel.html", content_type="text/html")
+    feed_server.serve("/s/gorod_t_news?before=1202", NOTHING_BEFORE, content_type="text/html")
     result = CliRunner().invoke(cli, ["--config", str(config_file), "feeds", "test", url, "--telegram", "--limit", "1"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[:4] == [
@@ -251,3 +255,51 @@ def test_feeds_test_says_when_a_channel_page_cannot_be_read(config_file, feed_se
     assert result.exit_code == 1 and "selectors_failed: no .tgme_widget_message blocks" in result.output
     result = CliRunner().invoke(cli, ["--config", str(config_file), "feeds", "test", url, "--telegram", "--html"])
     assert result.exit_code == 2 and "read without selectors" in result.output
+
+
+# Paging back on the first read.
+
+
+def test_the_first_poll_pages_back_and_later_polls_read_the_newest_page_only(channel_service, feed_server, clock):
+    older = feed_server.serve_file("/s/gorod_t_news?before=1202", CHANNELS / "channel_before_1202.html", content_type="text/html")
+    start = feed_server.serve("/s/gorod_t_news?before=1196", NOTHING_BEFORE, content_type="text/html")
+    (outcome,) = channel_service.poll(include_all=True).feeds
+    assert outcome.ok and outcome.new == len(EXPECTED["items"]) + 3
+    urls = {item["url"] for item in client_of(channel_service).get("/api/items?limit=100").json["items"]}
+    assert {"https://t.me/gorod_t_news/1196", "https://t.me/gorod_t_news/1198", "https://t.me/gorod_t_news/1200"} <= urls
+    assert (
+        len(feed_server.hits(older.removeprefix(feed_server.base))) == 1
+        and len(feed_server.hits(start.removeprefix(feed_server.base))) == 1
+    )
+    clock[0] += timedelta(hours=1)
+    channel_service.poll(include_all=True)
+    assert len(feed_server.hits(older.removeprefix(feed_server.base))) == 1  # not read again
+
+
+@pytest.mark.parametrize(
+    ("page", "before"),
+    [
+        ("https://t.me/s/gorod_t_news", "https://t.me/s/gorod_t_news?before=1196"),
+        ("https://mirror.example/s/gorod_t_news?embed=1&before=1202", "https://mirror.example/s/gorod_t_news?embed=1&before=1196"),
+    ],
+)
+def test_the_page_before_a_post_is_asked_for_with_before(page, before):
+    assert before_post(page, 1196) == before
+
+
+def test_paging_back_stops_at_the_item_limit(tmp_path, feed_server, make_service):
+    url = feed_server.serve_file("/s/gorod_t_news", CHANNELS / "channel.html", content_type="text/html")
+    feed_server.serve_file("/s/gorod_t_news?before=1202", CHANNELS / "channel_before_1202.html", content_type="text/html")
+    raw = config_dict(tmp_path, {}, polling={"max_items_per_feed": 9})
+    raw["feeds"] = [{"name": "Город-Т в Telegram", "kind": "telegram", "channel": "gorod_t_news", "url": url}]
+    (outcome,) = make_service(settings_from_dict(raw)).poll(include_all=True).feeds
+    assert outcome.new == 9
+    assert feed_server.hits("/s/gorod_t_news?before=1198") == []
+
+
+def test_an_older_page_that_fails_keeps_the_newest_posts_with_a_note(channel_service, feed_server):
+    feed_server.serve("/s/gorod_t_news?before=1202", "", status=404)
+    (outcome,) = channel_service.poll(include_all=True).feeds
+    assert outcome.ok and outcome.new == len(EXPECTED["items"])
+    (feed,) = client_of(channel_service).get("/api/feeds").json["feeds"]
+    assert feed["status"] == "older_posts_failed" and "posts before 1202 could not be read" in feed["last_error"]

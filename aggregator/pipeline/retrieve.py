@@ -4,10 +4,12 @@ full-text source's new items fetched too.
 
 `retrieve` does one feed and returns its items or its error as a value (`Retrieved.error`):
 the publisher's failure as a `SourceError`, a bug of ours met on the way as an
-`InternalError` (logged here with its traceback). `retrieve_all` runs it over many feeds in a
-thread pool, never more than `[polling] per_host_concurrency` requests at once to one host,
-and yields each feed's result as soon as it (and its articles) are in. Nothing here reads or
-writes storage: which items want their article text is asked of the caller.
+`InternalError` (logged here with its traceback); a Telegram channel read for the first time
+is paged back (`?before=`) up to the item limit, later reads take its newest page only.
+`retrieve_all` runs it over many feeds in a thread pool, never more than `[polling]
+per_host_concurrency` requests at once to one host, and yields each feed's result as soon as
+it (and its articles) are in. Nothing here reads or writes storage: which items want their
+article text is asked of the caller.
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ from aggregator.pipeline.fulltext import ArticleText, fetch_article
 from aggregator.pipeline.normalise import feed_notes, normalise_feed
 from aggregator.pipeline.parse import parse_feed
 from aggregator.pipeline.scrape import scrape_page
-from aggregator.pipeline.telegram import read_channel
+from aggregator.pipeline.telegram import before_post, post_number, read_channel
 from aggregator.settings import Settings
 
 log = logging.getLogger(__name__)
 Fetcher = Callable[[FeedForUpdate, FetchPolicy, httpx.Client], Fetched]
 Claim = Callable[[int], Sequence[FeedForUpdate]]  # up to so many more feeds to poll, taken for this poller
+MAX_CHANNEL_PAGES = 100  # a channel's first read pages back at most this far (about 20 posts a page)
 IN_FLIGHT_PER_WORKER = 2  # jobs started ahead of the results read, per worker thread (see _HostJobs)
 
 
@@ -98,6 +101,8 @@ def retrieve(
         if body_hash == feed.body_hash:
             return Retrieved(feed, fetched, body_hash)
         data = _read(feed, fetched, now, tz, max_items)
+        if feed.kind == "telegram" and feed.body_hash is None:  # never read before: its older posts too
+            data = _older_posts(feed, data, max_items, lambda page: fetcher(page, policy, client))
         items = tuple(normalise_feed(data, now))
         return Retrieved(feed, fetched, body_hash, data, items, data.notes + feed_notes(items))
     except AggregatorError as exc:
@@ -115,6 +120,27 @@ def _read(feed: FeedForUpdate, fetched: Fetched, now: datetime, tz: tzinfo, max_
     if feed.selectors:
         return scrape_page(fetched, feed.selectors, now, tz, max_items)
     return parse_feed(fetched, max_items)
+
+
+def _older_posts(feed: FeedForUpdate, data: FeedData, max_items: int, fetch: Callable[[FeedForUpdate], Fetched]) -> FeedData:
+    """A channel's newest page and the pages before it (`?before=<oldest post>`), up to
+    `max_items` posts, until a page brings no older post; a page that cannot be read ends
+    the paging with a note, keeping what was read."""
+    entries, notes = list(data.entries), data.notes
+    for _ in range(MAX_CHANNEL_PAGES):
+        oldest = min((post_number(entry) for entry in entries), default=None)
+        if oldest is None or len(entries) >= max_items:
+            break
+        page = replace(feed, url=before_post(feed.url, oldest), etag=None, last_modified=None)
+        try:
+            older = [entry for entry in read_channel(fetch(page), max_items).entries if post_number(entry) < oldest]
+        except AggregatorError as exc:
+            notes += (FeedNote("older_posts_failed", f"posts before {oldest} could not be read ({page.url}): {exc}"),)
+            break
+        if not older:
+            break
+        entries += older
+    return replace(data, entries=tuple(entries[:max_items]), notes=notes)
 
 
 def try_source(feed: FeedForUpdate, settings: Settings, now: datetime, limit: int, fetcher: Fetcher = fetch_feed) -> Retrieved:

@@ -14,8 +14,8 @@ channel's title and avatar come from the page header.
 A page without message blocks that is not an empty channel's history (Telegram changed its
 markup, or the channel has no public preview) raises `ParseError` of kind
 `selectors_failed`, as does a page whose blocks have no post id and date we can read.
-Sanitising the text is left to `normalise`, like a feed's; fetching, paging and limits to
-the stages around this one.
+Sanitising the text is left to `normalise`, like a feed's; fetching and paging to `retrieve`
+(`before_post` names the page before a post).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from lxml import etree
 from lxml.cssselect import CSSSelector
@@ -102,6 +103,18 @@ def read_channel(fetched: Fetched, max_items: int = 1000) -> FeedData:
         notes=_notes(posts, readable),
         image_url=_channel_avatar(root),
     )
+
+
+def post_number(entry: EntryData) -> int:
+    """The post's number in its channel, from its guid `<channel>/<id>`."""
+    return int((entry.guid or "").rsplit("/", 1)[-1])
+
+
+def before_post(page_url: str, number: int) -> str:
+    """The channel page listing the posts before post `number` (Telegram's `?before=`)."""
+    parts = urlsplit(page_url)
+    query = [(key, value) for key, value in parse_qsl(parts.query) if key != "before"] + [("before", str(number))]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _read_post(block: etree._Element) -> _Post:
