@@ -5,7 +5,7 @@ from datetime import datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from aggregator.storage import Storage, migrate
 from aggregator.storage.models import Base
@@ -64,6 +64,25 @@ def test_an_upgrade_keeps_the_data_of_the_previous_revision(tmp_path):
     storage.close()
 
 
+def test_the_feed_image_column_comes_and_goes_with_its_revision_keeping_the_feeds(tmp_path):
+    engine = create_engine(database_url(tmp_path))
+    migrate.upgrade(engine, "0003")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO feeds (id, url, name, from_config, enabled, status, consecutive_errors, created_at, image_url)"
+                " VALUES (1, 'https://t.me/s/gorod', '@gorod', true, true, 'ok', 0, :now, 'https://cdn.example/a.jpg')"
+            ),
+            {"now": datetime(2026, 12, 4, 10, 0)},
+        )
+    assert migrate.downgrade(engine, "0002") == "0002"
+    assert "image_url" not in _feed_columns(engine)
+    migrate.upgrade(engine, "0003")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT name, image_url FROM feeds")).all() == [("@gorod", None)]
+    engine.dispose()
+
+
 def test_a_new_revision_is_numbered_after_the_head_and_empty_while_the_models_match(tmp_path):
     engine = create_engine(database_url(tmp_path))
     migrate.upgrade(engine)
@@ -74,6 +93,10 @@ def test_a_new_revision_is_numbered_after_the_head_and_empty_while_the_models_ma
     assert written == tmp_path / "versions" / f"{int(head) + 1:04d}_nothing_changed.py"
     script = written.read_text(encoding="utf-8")
     assert f"down_revision = {head!r}" in script and "op." not in script
+
+
+def _feed_columns(engine) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns("feeds")}
 
 
 def _not_search_tables(obj, name, type_, reflected, compare_to) -> bool:

@@ -47,6 +47,7 @@ class Feed(Base):
     selectors: Mapped[dict | None] = mapped_column(JSON)  # [feeds.selectors] of an "html" source
     full_text: Mapped[bool | None] = mapped_column(Boolean)  # fetch each new item's article page for its text
     publish: Mapped[str | None] = mapped_column(String(16))  # "summary" or "full_text": what curated Atom offers
+    image_url: Mapped[str | None] = mapped_column(String(2000))  # the source's picture: a channel's avatar, a feed's logo
 
     items: Mapped[list[Item]] = relationship(back_populates="feed", passive_deletes=True)
 
