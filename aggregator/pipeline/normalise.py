@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import nh3
 
 from aggregator.entities import EntryData, FeedData, FeedNote, ItemData
+from aggregator.pipeline.images import first_image_in_html
 
 ALLOWED_TAGS = {
     "a",
@@ -70,7 +71,6 @@ URL_SCHEMES = {"http", "https", "mailto"}
 TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|yclid|dclid|msclkid|_openstat|mc_cid|mc_eid|igshid|_ga|ref_src)$", re.I)
 SPACES = re.compile(r"\s+")
 XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-FIRST_IMAGE = re.compile(r'<img [^>]*src="(https?://[^"]+)"')
 FUTURE_TOLERANCE = timedelta(minutes=10)
 SUMMARY_CHARS = 600
 
@@ -105,7 +105,7 @@ def normalise_entry(entry: EntryData, base_url: str, now: datetime) -> ItemData:
         published=_published(entry, now),
         content_hash=content_hash,
         categories=tuple(dict.fromkeys(plain_text(c) for c in entry.categories if plain_text(c))),
-        image_url=_safe_url(entry.image_url, base_url) or _first_image(content_html),
+        image_url=_safe_url(entry.image_url, base_url) or _safe_url(first_image_in_html(content_html), base_url),
         author=plain_text(entry.author or "") or None,
     )
 
@@ -164,12 +164,6 @@ def _safe_url(url: str | None, base_url: str) -> str | None:
         return None
     absolute = urljoin(base_url, url.strip())
     return absolute if urlsplit(absolute).scheme in ("http", "https") else None
-
-
-def _first_image(content_html: str) -> str | None:
-    """The first picture of the (already sanitised, so regular) content, as a thumbnail."""
-    found = FIRST_IMAGE.search(content_html)
-    return html.unescape(found.group(1)) if found else None
 
 
 def _published(entry: EntryData, now: datetime) -> datetime:

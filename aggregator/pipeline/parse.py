@@ -26,6 +26,7 @@ import codecs
 import contextlib
 import pyexpat
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,12 +35,14 @@ import feedparser
 
 from aggregator.entities import EntryData, FeedData, FeedNote, Fetched
 from aggregator.errors import ParseError
+from aggregator.pipeline import images
 
 XML_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([\w.:-]+)""", re.IGNORECASE)
 CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>]")
 ENTRY_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
+ITEM_IMAGE = re.compile(rb"<image(?:\s[^>]*)?>\s*(?:<!\[CDATA\[)?\s*(https?://[^\s<\]]+)")
 HIGH_BYTES = re.compile(rb"[\x80-\xff]")
 CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
 COMMON_RUSSIAN = re.compile(r"[оеаинтср]")
@@ -76,9 +79,10 @@ def parse_feed(fetched: Fetched, max_entries: int = 1000) -> FeedData:
         url=fetched.url,
         title=_text(parsed.feed.get("title")),
         link=parsed.feed.get("link"),
-        entries=tuple(_entry(entry) for entry in parsed.entries[:max_entries]),
+        entries=_entries(parsed.entries[:max_entries], _item_images(body)),
         notes=_notes(parsed, body, fetched.content_type, reread_as, total, max_entries),
         ttl=_ttl(parsed.feed),
+        image_url=_feed_image(parsed.feed),
     )
 
 
@@ -296,6 +300,14 @@ def _ttl(feed: Any) -> timedelta | None:
     return period / (_count(feed.get("sy_updatefrequency")) or 1) if period else None
 
 
+def _feed_image(feed: Any) -> str | None:
+    """The feed's own picture: RSS <image><url> or Atom <logo> (feedparser's `image.href`),
+    else Atom <icon>."""
+    image = feed.get("image")
+    href = image.get("href") if isinstance(image, dict) else None
+    return next((text for text in (_text(value) for value in (href, feed.get("logo"), feed.get("icon"))) if text), None)
+
+
 def _count(value: Any) -> int | None:
     text = _text(value)
     return min(int(text), 10**7) if text and text.isdigit() else None
@@ -306,7 +318,15 @@ def _bozo_message(parsed: Any) -> str:
     return f"{type(exc).__name__}: {exc}" if exc else "malformed document"
 
 
-def _entry(entry: Any) -> EntryData:
+def _entries(entries: list[Any], item_images: list[str | None]) -> tuple[EntryData, ...]:
+    """The entries as values; an item's text `<image>` is used only when the raw items line up
+    one to one with feedparser's entries."""
+    if len(item_images) != len(entries):
+        item_images = [None] * len(entries)
+    return tuple(_entry(entry, image) for entry, image in zip(entries, item_images, strict=True))
+
+
+def _entry(entry: Any, item_image: str | None = None) -> EntryData:
     return EntryData(
         guid=_text(entry.get("id")) or None,
         link=_link(entry),
@@ -316,7 +336,7 @@ def _entry(entry: Any) -> EntryData:
         published=_date(entry.get("published_parsed")) or _date(dict.get(entry, "updated_parsed")),
         updated=_date(dict.get(entry, "updated_parsed")),  # dict.get: no deprecated fallback
         categories=tuple(t["term"].strip() for t in entry.get("tags") or () if (t.get("term") or "").strip()),
-        image_url=_image(entry),
+        image_url=_image(entry, item_image),
         author=_text(entry.get("author")) or None,
     )
 
@@ -351,11 +371,41 @@ def _date(value: Any) -> datetime | None:
         return None
 
 
-def _image(entry: Any) -> str | None:
+def _image(entry: Any, item_image: str | None = None) -> str | None:
+    """The item's picture: Media RSS content or thumbnail, an image enclosure, the item's own
+    RSS `<image>`, else the first `<img>` of its content; http(s) (or relative) addresses
+    only, and never a tracking pixel (see `images`)."""
+    return next((url.strip() for url in _image_candidates(entry, item_image) if url), None)
+
+
+def _image_candidates(entry: Any, item_image: str | None) -> Iterator[str | None]:
     for media in (entry.get("media_content") or []) + (entry.get("media_thumbnail") or []):
-        if media.get("url") and media.get("medium", "image") == "image":
-            return media["url"]
+        if _is_picture(media) and images.acceptable(media.get("url"), media.get("width"), media.get("height")):
+            yield media["url"]
     for link in entry.get("links") or ():
-        if link.get("rel") == "enclosure" and (link.get("type") or "").startswith("image/"):
-            return link.get("href")
-    return None
+        if link.get("rel") == "enclosure" and (link.get("type") or "").startswith("image/") and images.acceptable(link.get("href")):
+            yield link["href"]
+    for url in (entry.get("href"), item_image):  # feedparser keeps <image><url>…</url></image> of an item as "href"
+        if isinstance(url, str) and images.acceptable(url):
+            yield url
+    for part in (*(c.get("value") or "" for c in entry.get("content") or ()), entry.get("summary") or ""):
+        yield images.first_image_in_html(part)
+
+
+def _is_picture(media: Any) -> bool:
+    """Media RSS content that says it is an image, or does not say what it is."""
+    medium, kind = media.get("medium"), media.get("type")
+    return (not medium or medium == "image") and (not kind or kind.startswith("image/"))
+
+
+def _item_images(body: bytes) -> list[str | None]:
+    """The text of each item's RSS `<image>` element (`<image>URL</image>`, which feedparser
+    drops), in document order: one value per item, None where there is none."""
+    if b"<image" not in body:
+        return []
+    found: list[str | None] = []
+    for start in ENTRY_START.finditer(body):
+        end = ENTRY_END.search(body, start.end())
+        match = ITEM_IMAGE.search(body, start.end(), end.start() if end else len(body))
+        found.append(match.group(1).decode("ascii", "replace") if match else None)
+    return found

@@ -7,9 +7,11 @@ and the Atom builder only read them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
+from urllib.parse import urlsplit
 
 from aggregator.storage.db import from_db
 from aggregator.storage.models import Item, Story
@@ -60,6 +62,18 @@ class StoryView:
     def outlets(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(item.feed_name for item in self.items))
 
+    @property
+    def image_url(self) -> str | None:
+        """The story's picture, the one rule for pages and feeds: the lead report's, else the
+        first other report's that has one; http(s) addresses only."""
+        return next((item.image_url for item in self.items if _web_address(item.image_url)), None)
+
+    def topics(self, known: Iterable[str]) -> tuple[str, ...]:
+        """Every topic of `known` the story carries: its own first, then its reports' in order."""
+        wanted = set(known)
+        every = (self.topic, *(slug for item in self.items for slug in item.topics))
+        return tuple(slug for slug in dict.fromkeys(every) if slug in wanted)
+
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
@@ -67,6 +81,11 @@ class Page(Generic[T]):
 
     rows: list[T]
     next_cursor: str | None
+
+
+def _web_address(url: str | None) -> bool:
+    parts = urlsplit((url or "").strip())
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
 def item_view(row: Item) -> ItemView:

@@ -132,8 +132,8 @@ def lead_sentence(text: str, limit: int = LEAD_LIMIT) -> str:
 
 
 def thumbnail(story: StoryView) -> str | None:
-    """The first picture any outlet gave for the story, lead first."""
-    return next((url for url in (safe_url(item.image_url) for item in story.items) if url), None)
+    """The story's picture (`StoryView.image_url`: the lead's, else the first outlet's that has one)."""
+    return safe_url(story.image_url)
 
 
 def feed_status(status: str) -> str:
