@@ -89,7 +89,7 @@ class FeedData:
     entries: tuple[EntryData, ...]
     notes: tuple[FeedNote, ...] = ()
     ttl: timedelta | None = None  # RSS <ttl> or sy:updatePeriod: how often the publisher says to look
-    image_url: str | None = None  # a Telegram channel's avatar (not stored yet)
+    image_url: str | None = None  # the source's picture: a feed's image or logo, a Telegram channel's avatar
 
 
 @dataclass(frozen=True)
@@ -222,7 +222,8 @@ class ItemUpdateIntent:
 @dataclass(frozen=True)
 class FeedUpdateIntent:
     """A feed's row after a fetch, as decided: health, when to look next, and what the document
-    said of itself. None in `url`, `validators`, `title` and `site_url` means: keep what is stored."""
+    said of itself. None in `url`, `validators`, `title`, `site_url` and `image_url` means:
+    keep what is stored."""
 
     feed_id: int
     fetched_at: datetime
@@ -236,6 +237,7 @@ class FeedUpdateIntent:
     validators: tuple[str | None, str | None, str | None] | None = None  # (ETag, Last-Modified, body hash) of a new document
     title: str | None = None
     site_url: str | None = None
+    image_url: str | None = None  # the source's picture (an absolute http(s) URL)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ with the expected results of a page written for this project, and a changed mark
 as `selectors_failed` instead of garbage items."""
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -201,7 +202,14 @@ def test_a_polled_channel_gives_its_posts_as_items(channel_service):
     assert not storm["sponsored"] and storm["topic"] == "incidents" and storm["story_id"] is not None
     assert items["https://t.me/gorod_t_news/1209"]["topic"] == "city"
     (feed,) = client.get("/api/feeds").json["feeds"]
-    assert (feed["status"], feed["title"]) == ("ok", "Город-Т | Новости Томска")
+    assert (feed["status"], feed["title"], feed["image"]) == ("ok", "Город-Т | Новости Томска", EXPECTED["avatar"])
+
+
+def test_the_channels_avatar_is_shown_beside_its_name_on_the_feeds_page(channel_service):
+    channel_service.poll(include_all=True)
+    html = client_of(channel_service).get("/feeds").get_data(as_text=True)
+    (tag,) = re.findall(r'<img class="source-picture"[^>]*>', html)
+    assert f'src="{EXPECTED["avatar"]}"' in tag and 'loading="lazy"' in tag and 'referrerpolicy="no-referrer"' in tag
 
 
 def test_a_channel_page_whose_markup_changed_is_reported_on_feed_health(channel_service, feed_server):

@@ -19,8 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from urllib.parse import urljoin, urlsplit
 
 from aggregator.entities import (
+    FeedData,
     FeedForUpdate,
     FeedIntent,
     FeedOutcome,
@@ -40,6 +42,7 @@ from aggregator.pipeline.schedule import ScheduleHints, next_check
 from aggregator.pipeline.sponsored import SponsoredRules, is_sponsored
 from aggregator.pipeline.text import decision_text
 
+MAX_PICTURE_URL = 2000  # feeds.image_url's length
 RECOVERING = frozenset({"new", InternalError.kind})  # statuses a fetch that reads no document still clears
 
 
@@ -125,7 +128,17 @@ def feed_update(got: Retrieved, now: datetime, max_backoff: timedelta) -> FeedUp
         validators=None if data is None else (fetched.etag, fetched.last_modified, got.body_hash),
         title=data.title if data else None,
         site_url=data.link if data else None,
+        image_url=source_picture(data) if data else None,
     )
+
+
+def source_picture(data: FeedData) -> str | None:
+    """The source's own picture made absolute against the document's address; None unless it
+    is an http(s) URL that fits the column (pages show it as an <img>)."""
+    if not data.image_url:
+        return None
+    url = urljoin(data.url, data.image_url.strip())
+    return url if urlsplit(url).scheme in ("http", "https") and len(url) <= MAX_PICTURE_URL else None
 
 
 def failure_update(feed: FeedForUpdate, error: AggregatorError, now: datetime, max_backoff: timedelta) -> FeedUpdateIntent:

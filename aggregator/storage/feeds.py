@@ -48,6 +48,7 @@ class FeedView:
     next_check: datetime | None
     items_total: int = 0
     items_last_7_days: int = 0
+    image_url: str | None = None  # the source's picture (a channel's avatar, a feed's logo)
 
 
 class FeedStore:
@@ -226,6 +227,7 @@ def write_feed_update(session: Session, update: FeedUpdateIntent) -> None:
         row.etag, row.last_modified, row.body_hash = update.validators
     row.title = update.title or row.title
     row.site_url = update.site_url or row.site_url
+    row.image_url = update.image_url or row.image_url
 
 
 def holder_of(session: Session, url: str, except_feed_id: int) -> str | None:
@@ -290,4 +292,5 @@ def _view(row: Feed, items_total: int = 0, items_recent: int = 0) -> FeedView:
         next_check=from_db(row.next_check_at),
         items_total=items_total,
         items_last_7_days=items_recent,
+        image_url=row.image_url,
     )

@@ -18,6 +18,7 @@ from aggregator.storage import FeedView
 from aggregator.storage.views import ItemView, StoryView
 from aggregator.web.caching import conditional
 from aggregator.web.current import service
+from aggregator.web.formatting import safe_url
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
@@ -118,6 +119,7 @@ def feed_json(feed: FeedView) -> dict:
         "enabled": feed.enabled,
         "items_total": feed.items_total,
         "items_last_7_days": feed.items_last_7_days,
+        "image": safe_url(feed.image_url),
     }
 
 
