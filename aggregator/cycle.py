@@ -24,9 +24,10 @@ from functools import partial
 from aggregator import metrics
 from aggregator.entities import CycleOutcome, FeedForUpdate, FeedIntent, FeedOutcome, FeedUpdateIntent, ItemData, StoredForUpdate
 from aggregator.pipeline.classify import TopicClassifier
-from aggregator.pipeline.cluster import StoryIndex, StoryMember
+from aggregator.pipeline.cluster import StoryIndex, StoryMember, StoryRules
 from aggregator.pipeline.decide import Judges, decide, failed, replace_stories
 from aggregator.pipeline.dedupe import plan_item_changes
+from aggregator.pipeline.encoder import Encoder, NoEncoder, make_encoder
 from aggregator.pipeline.fetch import FetchPolicy, fetch_feed, make_client
 from aggregator.pipeline.fulltext import ArticleText, fetch_article
 from aggregator.pipeline.retrieve import Fetcher, Retrieved, internal_error, retrieve, retrieve_all
@@ -45,9 +46,15 @@ class StoryPlacer:
     decided it catches up with every item stored since it last looked, by this poller or
     another; a cycle whose feeds bring nothing new never touches it."""
 
-    def __init__(self, window: timedelta) -> None:
-        self.index = StoryIndex(window)
+    def __init__(self, window: timedelta, encoder: Encoder | None = None) -> None:
+        self.encoder = encoder or NoEncoder()
+        self.index = StoryIndex(window, StoryRules.reading(self.encoder.name))
         self.seen_item_id = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StoryPlacer:
+        stories = settings.stories
+        return cls(timedelta(hours=stories.window_hours), make_encoder(stories.encoder, stories.encoder_threads))
 
     def catch_up(self, storage: Storage, now: datetime) -> None:
         self.add(storage.items.recent_members(now - self.index.window, after_id=self.seen_item_id))
@@ -107,7 +114,7 @@ def poll_cycle(
     cycle = _Cycle(
         storage,
         classifier,
-        stories or StoryPlacer(timedelta(hours=settings.stories.window_hours)),
+        stories or StoryPlacer.from_settings(settings),
         SponsoredRules.build(**settings.sponsored.model_dump()),
         timedelta(hours=settings.polling.max_backoff_hours),
         now,
@@ -197,7 +204,9 @@ def _decide(cycle: _Cycle, got: Retrieved) -> FeedIntent:
         stored = cycle.storage.items.stored_for(got.feed.id, got.items, moved_to)
     if got.items:
         cycle.stories.catch_up(cycle.storage, cycle.now)
-    judges = Judges(cycle.classifier, cycle.sponsored, cycle.stories.index, cycle.max_backoff, cycle.stories.seen_item_id)
+    judges = Judges(
+        cycle.classifier, cycle.sponsored, cycle.stories.index, cycle.max_backoff, cycle.stories.seen_item_id, cycle.stories.encoder
+    )
     return decide(got, stored, cycle.now, judges)
 
 

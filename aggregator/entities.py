@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from aggregator.selectors import PageSelectors
 
 
@@ -206,6 +208,7 @@ class NewItemIntent:
     search_lemmas: str
     sponsored: bool = False
     story_id: int | None = None
+    vector: np.ndarray | None = None  # what the item means, as the sentence encoder reads it
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class Service:
         self.clock = clock
         self.storage = Storage.from_settings(settings)
         self._poll_lock = Lock()
-        self.stories = StoryPlacer(timedelta(hours=settings.stories.window_hours))
+        self.stories = StoryPlacer.from_settings(settings)
         self.scheduler: BaseScheduler | None = None  # set by `scheduler.start` when this process polls on a schedule
         self.cycle_running_since: datetime | None = None  # readiness watches these two (service clock)
         self.last_cycle_at: datetime | None = None
@@ -59,6 +59,7 @@ class Service:
         inside `serve` leaves it to the first cycle, so the web answers at once."""
         self.classifier  # noqa: B018 - fitted once, then cached
         embeddings.available()
+        self.stories.encoder.warm_up()
         return self
 
     @cached_property

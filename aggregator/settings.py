@@ -153,9 +153,16 @@ class TopicSettings(_Section):
 
 
 class DigestSettings(_Section):
+    """The digest page and feed; `top_*` choose its «Главное» block and /feeds/top.*: stories
+    with a report in the last `top_hours` told by at least `top_min_outlets` outlets, at most
+    `top_max` of them."""
+
     other_title: str = "Другое"
     max_items_per_topic: Positive = 30
     days_in_feed: Positive = 14
+    top_hours: Annotated[int, Field(gt=0, le=24 * 31)] = 24
+    top_min_outlets: Positive = 2
+    top_max: Annotated[int, Field(gt=0, le=200)] = 20
 
 
 class SponsoredSettings(_Section):
@@ -173,6 +180,8 @@ class ClassifierSettings(_Section):
 
 class StorySettings(_Section):
     window_hours: PositiveFloat = 48
+    encoder: Literal["e5", "none"] = "e5"  # "none": words only (see pipeline/encoder)
+    encoder_threads: Annotated[int, Field(ge=1, le=64)] = 1
 
 
 class RetentionSettings(_Section):

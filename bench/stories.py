@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import os
 import random
 import statistics
 import sys
@@ -38,6 +39,7 @@ import numpy as np
 
 from aggregator.pipeline import logistic
 from aggregator.pipeline.cluster import StoryCandidate, StoryIndex, StoryMember, StoryRules
+from aggregator.pipeline.encoder import item_text, make_encoder
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -45,6 +47,7 @@ LABELLED = ROOT / "tests" / "data" / "stories_labelled.jsonl"
 ORDERS = ("shuffled", "chronological", "by_feed", "poll")
 SEEDS = (1, 2, 3, 4, 5)
 START = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
+_ENCODER = make_encoder(os.environ.get("BENCH_ENCODER", "e5"), threads=2)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class LabelledItem:
     published: datetime
     title: str
     summary: str
+    vector: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,14 @@ def dated(rows: list[dict], rnd: random.Random, hours: float, feeds: dict[str, i
     for row in rows:
         feed_id = feeds.setdefault(row["outlet"], len(feeds) + 1)
         when = START + timedelta(hours=rnd.uniform(0.5, hours))
-        out.append(LabelledItem(row["id"], row["story"], feed_id, when, row["title"], row["summary"]))
+        out.append(LabelledItem(row["id"], row["story"], feed_id, when, row["title"], row["summary"], meaning(row)))
     return out
+
+
+def meaning(row: dict) -> np.ndarray | None:
+    """The encoder's vector of a labelled item, as a poll computes it (None with `ENCODER` "none")."""
+    vectors = _ENCODER.encode([item_text(row["title"], row["summary"])])
+    return None if vectors is None else vectors[0]
 
 
 def singles(rows: list[dict], rnd: random.Random, feeds: dict[str, int]) -> list[LabelledItem]:
@@ -111,9 +121,9 @@ def replay(items: list[LabelledItem], rules: StoryRules | None = None, per_feed:
             for member in pending:
                 index.add(member)
             pending.clear()
-        story_id = index.place(StoryCandidate(it.feed_id, it.published, it.title, it.summary))
+        story_id = index.place(StoryCandidate(it.feed_id, it.published, it.title, it.summary, it.vector))
         given[it.key] = story_id if story_id is not None else number
-        pending.append(StoryMember(number, given[it.key], it.feed_id, it.published, it.title, it.summary))
+        pending.append(StoryMember(number, given[it.key], it.feed_id, it.published, it.title, it.summary, it.vector))
     return given
 
 
@@ -234,11 +244,11 @@ def decisions(rows: list[dict], extra: list[dict] | None = None) -> tuple[list[d
         items = ordered(dated(rows, rnd, 30, feeds) + (singles(extra, rnd, feeds) if extra else []), order, rnd)
         index, true_ids = StoryIndex(), {}
         for number, it in enumerate(items, start=1):
-            for story_id, features in index.evidence(StoryCandidate(it.feed_id, it.published, it.title, it.summary)).items():
+            for story_id, features in index.evidence(StoryCandidate(it.feed_id, it.published, it.title, it.summary, it.vector)).items():
                 evidence.append(features)
                 same.append(story_id == true_ids.get(it.story))
             story_id = true_ids.setdefault(it.story, len(true_ids) + 1)
-            index.add(StoryMember(number, story_id, it.feed_id, it.published, it.title, it.summary))
+            index.add(StoryMember(number, story_id, it.feed_id, it.published, it.title, it.summary, it.vector))
     return evidence, same
 
 

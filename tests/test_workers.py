@@ -4,7 +4,6 @@ and nothing is stored twice. Run on PostgreSQL by `make test` (and on SQLite too
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -70,13 +69,9 @@ def test_three_pollers_share_a_burst_of_due_feeds(tmp_path, feed_server, make_se
         ready.wait()
         return service.poll()
 
-    started = time.monotonic()
     with ThreadPoolExecutor(POLLERS) as pool:
         outcomes = list(pool.map(poll, pollers))
-    took = time.monotonic() - started
     polled = [len(outcome.feeds) for outcome in outcomes]
     hits = Counter(path for path, _ in feed_server.requests if path.startswith("/burst"))
     assert len(hits) == burst and set(hits.values()) == {1}, hits.most_common(3)
     assert sum(polled) == burst and max(polled) <= 0.6 * burst, polled
-    alone = burst / concurrency * delay  # one poller cannot fetch the burst faster than this
-    assert took < alone, f"{took:.1f} s, not under the {alone:.1f} s one poller needs at the least ({polled})"

@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from aggregator.pipeline.story_evidence import (
     CHEAP_FEATURES,
     MEANING_FEATURES,
@@ -43,6 +45,7 @@ from aggregator.pipeline.story_evidence import (
     disagreement,
     mean,
     name_rarity,
+    sense,
     shared_numbers,
     similarity,
     told,
@@ -63,6 +66,7 @@ class StoryMember:
     published: datetime
     title: str
     summary: str
+    vector: np.ndarray | None = None  # the sentence encoder's unit vector of its text, when there is one
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class StoryCandidate:
     published: datetime
     title: str
     summary: str
+    vector: np.ndarray | None = None
 
 
 # Float sums of a dozen weighted features are off by far less than this: a story is given up
@@ -88,6 +93,7 @@ class _Entry:
     feed_id: int
     published: datetime
     profile: ItemProfile
+    vector: np.ndarray | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +159,7 @@ class StoryIndex:
         self._advance(member.published)
         if self._latest is not None and member.published < self._latest - self.window:
             return
-        entry = _Entry(member.story_id, member.feed_id, member.published, profile(member.title, member.summary, self.rules))
+        entry = _Entry(member.story_id, member.feed_id, member.published, profile(member.title, member.summary, self.rules), member.vector)
         self._rarity.clear()
         self._entries[member.item_id] = entry
         for term in entry.profile.terms:
@@ -312,6 +318,7 @@ class StoryIndex:
         mentioned = [[name for name in item.names if p.mentions(*name)] for p in profiles]  # our names, by member
         yield "w_names", max(name_rarity(names, rarity) for names in mentioned)
         yield "w_conflict", conflict(item, profiles, mentioned, rarity)
+        yield from sense(candidate.vector, [e.vector for e in near], self.rules)
 
     def _meaning_features(self, reading: _Reading, story_id: int, near: list[_Entry]) -> Iterator[tuple[str, float]]:
         """The evidence from what the words mean: overall term similarity, and how much of

@@ -17,9 +17,11 @@ stops polling. Storage writes what it is told.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from urllib.parse import urljoin, urlsplit
+
+import numpy as np
 
 from aggregator.entities import (
     FeedData,
@@ -36,6 +38,7 @@ from aggregator.errors import AggregatorError, FetchError, InternalError
 from aggregator.pipeline.classify import TopicClassifier, TopicInput
 from aggregator.pipeline.cluster import StoryCandidate, StoryIndex
 from aggregator.pipeline.dedupe import plan_item_changes
+from aggregator.pipeline.encoder import Encoder, NoEncoder, item_text
 from aggregator.pipeline.lemmas import content_lemmas
 from aggregator.pipeline.retrieve import Retrieved
 from aggregator.pipeline.schedule import ScheduleHints, next_check
@@ -56,6 +59,7 @@ class Judges:
     stories: StoryIndex
     max_backoff: timedelta
     stories_seen: int = 0
+    encoder: Encoder = field(default_factory=NoEncoder)
 
 
 def decide(got: Retrieved, stored: StoredForUpdate, now: datetime, judges: Judges) -> FeedIntent:
@@ -98,7 +102,7 @@ def replace_stories(intent: FeedIntent, feed: FeedForUpdate, stories: StoryIndex
     new = list(intent.new)
     for at in sorted(range(len(new)), key=lambda i: new[i].item.published):
         if not new[at].sponsored:
-            new[at] = replace(new[at], story_id=stories.place(_story_candidate(new[at].item, feed)))
+            new[at] = replace(new[at], story_id=stories.place(_story_candidate(new[at].item, feed, new[at].vector)))
     return replace(intent, new=tuple(new), stories_seen=stories_seen)
 
 
@@ -167,14 +171,23 @@ def _moved_onto_another(got: Retrieved, stored: StoredForUpdate) -> FetchError |
 def _new_items(items: Sequence[ItemData], feed: FeedForUpdate, judges: Judges) -> Iterator[NewItemIntent]:
     """Each new item with its decisions, in the order they were published (stories grow in
     the order events were told). A feed's items are placed against the window as it was
-    before any of them: an outlet seldom reports one event twice."""
-    for item in sorted(items, key=lambda new: new.published):
+    before any of them: an outlet seldom reports one event twice. The encoder reads the feed's
+    new items in one batch."""
+    items = sorted(items, key=lambda new: new.published)
+    for item, vector in zip(items, meanings(items, judges.encoder), strict=True):
         decision = judges.classifier.classify(_topic_input(item, feed))
         lemmas = search_lemmas(item, item.full_text)
         if is_sponsored(item, judges.sponsored):
-            yield NewItemIntent(item, decision, lemmas, sponsored=True)
+            yield NewItemIntent(item, decision, lemmas, sponsored=True, vector=vector)
         else:
-            yield NewItemIntent(item, decision, lemmas, story_id=judges.stories.place(_story_candidate(item, feed)))
+            story_id = judges.stories.place(_story_candidate(item, feed, vector))
+            yield NewItemIntent(item, decision, lemmas, story_id=story_id, vector=vector)
+
+
+def meanings(items: Sequence[ItemData], encoder: Encoder) -> list[np.ndarray | None]:
+    """The encoder's vector of each item's title and lead (None each when meaning is not read)."""
+    vectors = encoder.encode([item_text(item.title, decision_text(item.summary, item.full_text)) for item in items]) if items else None
+    return [None] * len(items) if vectors is None else list(vectors)
 
 
 def _updated_item(
@@ -192,8 +205,8 @@ def search_lemmas(item: ItemData, full_text: str | None) -> str:
     return " ".join(content_lemmas("\n".join(part for part in (item.text, full_text) if part)))
 
 
-def _story_candidate(item: ItemData, feed: FeedForUpdate) -> StoryCandidate:
-    return StoryCandidate(feed.id, item.published, item.title, decision_text(item.summary, item.full_text))
+def _story_candidate(item: ItemData, feed: FeedForUpdate, vector: np.ndarray | None) -> StoryCandidate:
+    return StoryCandidate(feed.id, item.published, item.title, decision_text(item.summary, item.full_text), vector)
 
 
 def _topic_input(item: ItemData, feed: FeedForUpdate) -> TopicInput:

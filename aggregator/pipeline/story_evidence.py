@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -30,6 +30,8 @@ CHEAP_FEATURES = (
     "w_disagree",
     "w_same_feed",
     "w_gap",
+    "w_sense",
+    "w_sense_story",
 )
 MEANING_FEATURES = ("w_centroid", "w_told", "w_tells", "w_untold")  # see StoryIndex._meaning_features
 
@@ -134,6 +136,26 @@ def disagreement(a: ItemProfile, b: ItemProfile, rules: StoryRules) -> float:
     if units_a & units_b and not values_a & values_b:
         penalty += rules.quantity_share
     return penalty
+
+
+def sense(vector: np.ndarray | None, members: list[np.ndarray | None], rules: StoryRules) -> Iterator[tuple[str, float]]:
+    """How close the sentence encoder puts the item to its nearest member, and to the story's
+    centroid (the mean of its members' vectors), mapped from cosines above `sense_floor` to
+    [0, 1]; 0 where either side has no vector."""
+    known = [m for m in members if m is not None]
+    if vector is None or not known:
+        yield "w_sense", 0.0
+        yield "w_sense_story", 0.0
+        return
+    stacked = np.stack(known)
+    floor = rules.sense_floor
+    yield "w_sense", _above(float((stacked @ vector).max()), floor)
+    centroid = stacked.sum(axis=0)
+    yield "w_sense_story", _above(float(centroid @ vector) / float(np.linalg.norm(centroid)), floor)
+
+
+def _above(cosine: float, floor: float) -> float:
+    return min(max((cosine - floor) / (1.0 - floor), 0.0), 1.0)
 
 
 def mean(values: list[float]) -> float:

@@ -52,6 +52,9 @@ class StoryRules:
     w_untold: float = -2.11
     w_same_feed: float = -2.52
     w_gap: float = -2.33
+    w_sense: float = 0.0
+    w_sense_story: float = 0.0
+    sense_floor: float = 0.8
     quantity_share: float = 0.5
     time_of_day_share: float = 0.5
     outcome_share: float = 0.5
@@ -67,6 +70,33 @@ class StoryRules:
     max_posting: int = 300
     max_stories_scored: int = 8
     vote_floor: float = 0.25
+
+    @classmethod
+    def reading(cls, encoder: str) -> StoryRules:
+        """The rules for items read by `encoder` ("none": words only; see `pipeline/encoder`)."""
+        return cls() if encoder == "none" else cls(**WITH_SENSE)
+
+
+# The `w_` weights fitted with the sentence encoder's vectors as two more features (`w_sense`,
+# `w_sense_story`): `BENCH_ENCODER=e5 python -m bench.stories fit`.
+WITH_SENSE = {
+    "w_bias": -4.3,
+    "w_centroid": -3.39,
+    "w_cover": 1.69,
+    "w_covered": 2.2,
+    "w_uncovered": -2.2,
+    "w_names": 0.58,
+    "w_numbers": 1.08,
+    "w_conflict": -3.61,
+    "w_disagree": -1.9,
+    "w_told": -0.52,
+    "w_tells": -0.56,
+    "w_untold": -3.03,
+    "w_same_feed": -2.42,
+    "w_gap": -2.42,
+    "w_sense": 5.11,
+    "w_sense_story": 6.18,
+}
 
 
 @dataclass(frozen=True, slots=True)

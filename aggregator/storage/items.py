@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+import numpy as np
 from sqlalchemy import Select, func, insert, select, text, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -31,6 +32,7 @@ from aggregator.entities import (
     TopicDecision,
 )
 from aggregator.pipeline.dedupe import plan_item_changes
+from aggregator.pipeline.encoder import pack, unpack
 from aggregator.pipeline.text import DECISION_CHARS, decision_text
 from aggregator.storage.db import from_db, to_db
 from aggregator.storage.feeds import holder_of, write_feed_update
@@ -38,7 +40,8 @@ from aggregator.storage.models import Feed, Item, ItemTopic, Story
 
 STORY_PLACEMENT_LOCK = 0x53746F72  # any constant shared by every poller
 T = TypeVar("T")
-MemberRow = tuple[int, int, int, datetime, str, str]  # item id, story id, feed id, published, title, text stories are decided on
+# item id, story id, feed id, published, title, text stories are decided on, the encoder's vector
+MemberRow = tuple[int, int, int, datetime, str, str, np.ndarray | None]
 Revise = Callable[[FeedIntent, list[MemberRow]], FeedIntent]
 
 
@@ -133,6 +136,7 @@ def add_items(session: Session, feed_id: int, placed: Iterable[NewItemIntent], n
                 "sponsored": new.sponsored,
                 "topic": topic,
                 "topic_confidence": confidence,
+                "vector": None if new.vector is None else pack(new.vector),
             }
         )
         scores.append(applying)
@@ -265,16 +269,16 @@ def _story_values(members: Sequence[_Member]) -> dict[str, object]:
 
 
 def recent_members(session: Session, since: datetime, after_id: int = 0) -> list[MemberRow]:
-    """(item id, story id, feed id, published, title, text) of the items in stories
+    """(item id, story id, feed id, published, title, text, vector) of the items in stories
     published since `since` and stored after item `after_id`, in the order they were stored;
     the text is the one stories are decided on (the article's head, else the summary)."""
     head = func.substr(Item.full_text, 1, DECISION_CHARS + 1)
     query = (
-        select(Item.id, Item.story_id, Item.feed_id, Item.published_at, Item.title, Item.summary, head)
+        select(Item.id, Item.story_id, Item.feed_id, Item.published_at, Item.title, Item.summary, head, Item.vector)
         .where(Item.published_at >= to_db(since), Item.story_id.is_not(None), Item.id > after_id)
         .order_by(Item.id)
     )
-    return [(r[0], r[1], r[2], from_db(r[3]), r[4], decision_text(r[5], r[6])) for r in session.execute(query)]
+    return [(r[0], r[1], r[2], from_db(r[3]), r[4], decision_text(r[5], r[6]), unpack(r[7])) for r in session.execute(query)]
 
 
 def stored_full_texts(session: Session, item_ids: Sequence[int]) -> dict[int, str]:

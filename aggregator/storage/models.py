@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -102,6 +102,7 @@ class Item(Base):
     sponsored: Mapped[bool] = mapped_column(Boolean, default=False)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     topic_locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary)  # the sentence encoder's float16 unit vector (pipeline/encoder)
 
     feed: Mapped[Feed] = relationship(back_populates="items")
     story: Mapped[Story | None] = relationship(back_populates="items")
