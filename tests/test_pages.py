@@ -98,7 +98,8 @@ def test_a_story_shows_lead_sentence_time_thumbnail_and_other_outlets(reader):
         in story
     )
     assert ">15:00</time>" in story  # two hours before 17:00 in Tomsk
-    assert 'src="https://tomsk-segodnya.example/upload/news/84512/main.jpg" alt=""' in story
+    image = 'src="https://tomsk-segodnya.example/upload/news/84512/main.jpg" alt="Иллюстрация: В Томске впервые провели пересадку печени"'
+    assert image in story and 'loading="lazy"' in story and 'width="96" height="72"' in story
     assert "ещё 3 источника" in story
 
 
@@ -112,9 +113,12 @@ def test_pinned_stories_lead_their_topic(reader, demo):
 
 def test_every_page_offers_every_topic_feed_and_the_opml_for_autodiscovery(polled, service):
     html = polled.get("/").data.decode()
-    assert html.count('type="application/atom+xml"') == len(service.settings.topics) + 2
+    for kind in ("application/atom+xml", "application/feed+json"):
+        assert html.count(f'type="{kind}"') == len(service.settings.topics) + 3  # all, top, digest and each topic
     for slug in service.settings.topics:
-        assert f'href="/feeds/{slug}.atom"' in html
+        assert f'href="/feeds/{slug}.atom"' in html and f'href="/feeds/{slug}.json"' in html
+    for name in ("all", "top", "digest"):
+        assert re.search(rf'<link rel="alternate" type="application/feed\+json" title="[^"]+" href="/feeds/{name}\.json">', html), name
     assert '<link rel="alternate" type="text/x-opml"' in html and 'href="/feeds.opml"' in html
 
 

@@ -2,68 +2,79 @@
 
 An entry's id is the story's permanent URL on this service, so it never changes while the
 story grows; `<updated>` moves when an outlet adds a report. Each entry links the lead
-report, and its content links every outlet's version and our story page. The content tells
-the lead report's summary, or its whole article text where the source allows that
-(`[[feeds]] publish = "full_text"`, which storage reflects in `ItemView.full_text`).
-Pure: views in, bytes out; the web layer adds HTTP caching.
+report (its alternate link), every other outlet's report (`rel="related"`, titled with the
+outlet's name) and the story's picture (`rel="enclosure"` of an image type, and Media RSS
+`media:content` with `media:thumbnail`, which NetNewsWire, Feedly and Inoreader show in the
+timeline). Its content tells the lead report's summary, or its whole article text where the
+source allows that (`[[feeds]] publish = "full_text"`, which storage reflects in
+`ItemView.full_text`), and links every outlet's version and our story page. What the entry
+says is shared with the JSON Feed twin (`entries`). Pure: views in, bytes out; the web layer
+adds HTTP caching.
+
+feedgen 1.0 drops every attribute but `href` of an entry's links, so the links beyond the
+alternate one are written by a small feedgen extension (`_EntryLinks`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
-from markupsafe import escape
+from feedgen.util import xml_elem
 
-from aggregator.pipeline.normalise import xml_safe as clean
-from aggregator.pipeline.text import text_html
-from aggregator.storage.queries import StoryView
+from aggregator.pipeline.images import image_type
+from aggregator.publish.entries import DigestDay, FeedMeta, StoryUrl, clean, story_html, story_summary, story_tags
+from aggregator.storage.views import StoryView
+
+__all__ = ["EPOCH", "DigestDay", "FeedMeta", "clean", "digest_atom", "stories_atom"]
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+LINKS = "aggregator_links"
 
 
-@dataclass(frozen=True)
-class FeedMeta:
-    """What identifies a curated feed: its URL (also its id), title, the site it belongs to,
-    and the WebSub hub announcing its changes, if any."""
-
-    self_url: str
-    title: str
-    subtitle: str
-    site_url: str
-    language: str = "ru"
-    hub: str | None = None
+class _FeedLinks(BaseExtension):
+    """Nothing at feed level: feedgen wants a feed class for every extension."""
 
 
-@dataclass(frozen=True)
-class DigestDay:
-    day: date
-    url: str
-    title: str
-    html: str
-    updated: datetime
+class _EntryLinks(BaseEntryExtension):
+    """Extra `<link>`s of an entry, each with every attribute it was given."""
+
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+
+    def add(self, **attributes: str) -> None:
+        self.links.append(attributes)
+
+    def extend_atom(self, entry: Any) -> Any:
+        for attributes in self.links:
+            xml_elem("link", entry, **attributes)
+        return entry
 
 
-def stories_atom(meta: FeedMeta, stories: Sequence[StoryView], story_url: Callable[[int], str], topic_titles: dict[str, str]) -> bytes:
+def stories_atom(meta: FeedMeta, stories: Sequence[StoryView], story_url: StoryUrl, topic_titles: dict[str, str]) -> bytes:
     """Atom document of `stories` (newest first); `story_url(id)` gives a story's page URL."""
     generator = _generator(meta, max((s.updated for s in stories), default=EPOCH))
+    generator.load_extension("media", atom=True, rss=False)
+    generator.register_extension(LINKS, _FeedLinks, _EntryLinks, atom=True, rss=False)
     for story in reversed(stories):  # feedgen prepends entries
         entry = generator.add_entry()
         entry.id(story_url(story.id))
         entry.title(clean(story.title))
         entry.updated(story.updated)
         entry.published(story.first_published)
-        # feedgen 1.0 drops rel/type of entry links, so an entry carries only its alternate
-        # link (the lead report); our story page is linked from the content instead.
         entry.link(href=story.lead.url or story_url(story.id))
         for outlet in story.outlets:
             entry.author(name=clean(outlet))
-        entry.summary(clean(story.lead.summary) or clean(story.title))
-        entry.content(clean(_story_html(story, story_url(story.id))), type="html")
-        if story.topic:
-            entry.category(term=story.topic, label=clean(topic_titles.get(story.topic, story.topic)))
+        entry.summary(story_summary(story))
+        entry.content(story_html(story, story_url(story.id)), type="html")
+        for slug, title in story_tags(story, topic_titles):
+            entry.category(term=slug, label=title)
+        _related_links(getattr(entry, LINKS), story)
+        if story.image_url:
+            _picture(entry, story.image_url)
     return generator.atom_str(pretty=True)
 
 
@@ -75,9 +86,27 @@ def digest_atom(meta: FeedMeta, days: Sequence[DigestDay]) -> bytes:
         entry.id(day.url)
         entry.title(clean(day.title))
         entry.updated(day.updated)
+        if day.published:
+            entry.published(day.published)
         entry.link(href=day.url)
         entry.content(clean(day.html), type="html")
     return generator.atom_str(pretty=True)
+
+
+def _related_links(links: _EntryLinks, story: StoryView) -> None:
+    """Every outlet's report but the lead's (the alternate link), once per address."""
+    seen = {story.lead.url}
+    for item in story.items[1:]:
+        if item.url and item.url not in seen:
+            seen.add(item.url)
+            links.add(rel="related", type="text/html", href=item.url, title=clean(item.feed_name))
+
+
+def _picture(entry: Any, url: str) -> None:
+    kind = image_type(url)
+    getattr(entry, LINKS).add(rel="enclosure", type=kind, href=url)
+    entry.media.content(url=url, medium="image", type=kind, group=None)
+    entry.media.thumbnail(url=url, group=None)
 
 
 def _generator(meta: FeedMeta, updated: datetime) -> FeedGenerator:
@@ -94,20 +123,3 @@ def _generator(meta: FeedMeta, updated: datetime) -> FeedGenerator:
     generator.generator("regional-news-aggregator")
     generator.updated(updated)
     return generator
-
-
-def _story_html(story: StoryView, page_url: str) -> str:
-    lead = story.lead
-    if lead.full_text:
-        parts = [text_html(lead.full_text)]
-    elif lead.summary:
-        parts = [f"<p>{escape(lead.summary)}</p>"]
-    else:
-        parts = []
-    if lead.image_url:
-        parts.insert(0, f'<p><img src="{escape(lead.image_url)}" alt=""></p>')
-    links = "".join(f'<li><a href="{escape(item.url)}">{escape(item.feed_name)}</a>: {escape(item.title)}</li>' for item in story.items)
-    label = "Источник" if len(story.items) == 1 else "Источники"
-    parts.append(f"<p>{label}:</p><ul>{links}</ul>")
-    parts.append(f'<p><a href="{escape(page_url)}">Все сообщения сюжета</a></p>')
-    return "".join(parts)

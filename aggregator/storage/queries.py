@@ -90,6 +90,19 @@ class Reads:
         )
         return self._stories(query)
 
+    def stories_updated_since(self, since: datetime, min_reports: int = 1) -> list[StoryView]:
+        """Visible stories whose latest report is at or after `since` and that have at least
+        `min_reports` visible reports (top stories' candidates), most recently updated first."""
+        query = _visible_stories().where(Story.updated_at >= to_db(since), Story.item_count >= min_reports)
+        return self._stories(query.order_by(Story.updated_at.desc(), Story.id.desc()))
+
+    def stories_by_ids(self, story_ids: Iterable[int]) -> list[StoryView]:
+        """The visible stories among `story_ids`, most recently updated first."""
+        wanted = list(dict.fromkeys(story_ids))
+        if not wanted:
+            return []
+        return self._stories(_visible_stories().where(Story.id.in_(wanted)).order_by(Story.updated_at.desc(), Story.id.desc()))
+
     def pinned_stories(self, now: datetime, topic: str | None = None) -> list[StoryView]:
         """Stories an editor has pinned until a moment still ahead, most recently updated first."""
         query = _visible_stories().where(Story.pinned_until > to_db(now))
@@ -129,10 +142,11 @@ class Reads:
         )
         return self._per_day(query, tz)
 
-    def search(self, query: str, limit: int = 20, offset: int = 0) -> SearchResults:
-        """Items a reader may see matching every word of `query` in some form, best first (see `search`)."""
+    def search(self, query: str, limit: int = 20, offset: int = 0, newest_first: bool = False) -> SearchResults:
+        """Items a reader may see matching every word of `query` in some form, best first, or
+        newest first for a search as a feed (see `search`)."""
         with self._sessions() as session:
-            return matching_items(session, query, limit, offset)
+            return matching_items(session, query, limit, offset, newest_first)
 
     def data_version(self, now: datetime) -> Hashable:
         """A cheap fingerprint of everything readers' pages and feeds show, from indexed maxima

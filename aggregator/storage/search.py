@@ -37,6 +37,16 @@ POSTGRES_QUERY = f"""SELECT id FROM
                      ORDER BY ts_rank(to_tsvector('simple', search_lemmas), to_tsquery('simple', :query)) DESC, id DESC
                      LIMIT :limit OFFSET :offset"""
 
+# A search as a feed wants the newest matches, not the best: what a subscriber has not seen yet.
+SQLITE_NEWEST = f"""SELECT items.id FROM
+                      (SELECT rowid FROM items_fts WHERE items_fts MATCH :query ORDER BY rowid DESC LIMIT {NEWEST_MATCHES}) AS hits
+                    JOIN items ON items.id = hits.rowid WHERE {READER_VISIBLE}
+                    ORDER BY items.published_at DESC, items.id DESC LIMIT :limit OFFSET :offset"""
+POSTGRES_NEWEST = f"""SELECT id FROM
+                        (SELECT id, published_at FROM items WHERE to_tsvector('simple', search_lemmas) @@ to_tsquery('simple', :query)
+                           AND {READER_VISIBLE} ORDER BY id DESC LIMIT {NEWEST_MATCHES}) AS hits
+                      ORDER BY published_at DESC, id DESC LIMIT :limit OFFSET :offset"""
+
 
 @dataclass(frozen=True)
 class SearchResults:
@@ -45,17 +55,17 @@ class SearchResults:
     has_more: bool
 
 
-def matching_items(session: Session, query: str, limit: int = 20, offset: int = 0) -> SearchResults:
+def matching_items(session: Session, query: str, limit: int = 20, offset: int = 0, newest_first: bool = False) -> SearchResults:
     """Items a reader may see (not hidden, not advertising) matching every word of `query`
-    in some form, best first among the newest NEWEST_MATCHES that match."""
+    in some form, best first among the newest NEWEST_MATCHES that match (or, with
+    `newest_first`, the newest of those first)."""
     wanted = tuple(dict.fromkeys(lemma for lemma in content_lemmas(query) if lemma.isalnum()))
     if not wanted:
         return SearchResults(wanted, [], False)
     sqlite = session.get_bind().dialect.name == "sqlite"
     expression = " ".join(f'"{lemma}"' for lemma in wanted) if sqlite else " & ".join(wanted)
-    ids = list(
-        session.scalars(text(SQLITE_QUERY if sqlite else POSTGRES_QUERY), {"query": expression, "limit": limit + 1, "offset": offset})
-    )
+    sql = (SQLITE_NEWEST if sqlite else POSTGRES_NEWEST) if newest_first else (SQLITE_QUERY if sqlite else POSTGRES_QUERY)
+    ids = list(session.scalars(text(sql), {"query": expression, "limit": limit + 1, "offset": offset}))
     found = select(Item).options(selectinload(Item.feed), selectinload(Item.topics)).where(Item.id.in_(ids[:limit]))
     rows = {row.id: row for row in session.scalars(found)}
     return SearchResults(wanted, [item_view(rows[i]) for i in ids[:limit] if i in rows], len(ids) > limit)
