@@ -4,22 +4,26 @@ as `selectors_failed` instead of garbage items."""
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from click.testing import CliRunner
 
 from aggregator import create_app
 from aggregator.cli import cli
-from aggregator.entities import Fetched
+from aggregator.entities import FeedForUpdate, Fetched
 from aggregator.errors import ConfigError, ParseError
 from aggregator.pipeline.normalise import normalise_feed
+from aggregator.pipeline.retrieve import MAX_CHANNEL_PAGES, Retrieved, retrieve
 from aggregator.pipeline.telegram import before_post, read_channel, title_of
 from aggregator.settings import settings_from_dict
 from conftest import DATA, config_dict
 
 CHANNELS = DATA / "telegram"
 EXPECTED = json.loads((CHANNELS / "channel.expected.json").read_text(encoding="utf-8"))
+MEDIA_EXPECTED = json.loads((CHANNELS / "media.expected.json").read_text(encoding="utf-8"))  # videos, a poll, files, voice
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 NOTHING_BEFORE = '<section class="tgme_channel_history js-message_history"></section>'  # the page before a channel's first post
 
@@ -33,7 +37,14 @@ def channel():
     return read_channel(fetched())
 
 
-def test_every_post_with_text_or_a_picture_is_one_item_newest_first(channel):
+@pytest.fixture
+def media():
+    return read_channel(fetched("media.html"))
+
+
+@pytest.mark.parametrize(("page", "expected"), [("channel.html", EXPECTED), ("media.html", MEDIA_EXPECTED)])
+def test_every_post_with_text_or_a_picture_is_one_item_newest_first(page, expected):
+    channel = read_channel(fetched(page))
     got = [
         {
             "guid": entry.guid,
@@ -46,11 +57,13 @@ def test_every_post_with_text_or_a_picture_is_one_item_newest_first(channel):
         }
         for entry in channel.entries
     ]
-    assert got == EXPECTED["items"]
+    assert got == expected["items"]
 
 
-def test_the_channel_title_link_and_avatar_come_from_the_page_header(channel):
-    assert (channel.title, channel.link, channel.image_url) == (EXPECTED["title"], EXPECTED["link"], EXPECTED["avatar"])
+@pytest.mark.parametrize(("page", "expected"), [("channel.html", EXPECTED), ("media.html", MEDIA_EXPECTED)])
+def test_the_channel_title_link_and_avatar_come_from_the_page_header(page, expected):
+    channel = read_channel(fetched(page))
+    assert (channel.title, channel.link, channel.image_url) == (expected["title"], expected["link"], expected["avatar"])
     assert channel.notes == ()
 
 
@@ -65,6 +78,39 @@ def test_the_channel_title_link_and_avatar_come_from_the_page_header(channel):
 )
 def test_posts_that_are_not_news_are_skipped(channel, post, why):
     assert post not in {entry.guid for entry in channel.entries}, why
+
+
+@pytest.mark.parametrize(
+    ("post", "why"),
+    [
+        ("tomsk_admin/5103", "a poll"),
+        ("tomsk_admin/5105", "a file without a caption"),
+        ("tomsk_admin/5106", "a voice message without text"),
+    ],
+)
+def test_media_without_text_or_a_picture_is_skipped(media, post, why):
+    assert post not in {entry.guid for entry in media.entries}, why
+
+
+def test_a_video_gives_its_cover_and_keeps_its_text(media):
+    video = next(entry for entry in media.entries if entry.guid == "tomsk_admin/5101")
+    assert video.image_url == "https://cdn.telesco.example/file/video-5101-cover.jpg"
+    assert video.summary_html.startswith("Мэр провёл оперативное совещание") and "<video" not in video.summary_html
+    assert video.published == datetime(2026, 11, 25, 2, 30, tzinfo=UTC)  # the post's date, not the player's length
+
+
+def test_a_file_or_voice_message_with_text_is_read_for_its_text_alone(media):
+    by_guid = {entry.guid: entry for entry in media.entries}
+    document, voice = by_guid["tomsk_admin/5104"], by_guid["tomsk_admin/5107"]
+    assert document.title.startswith("Подписано постановление") and voice.title.startswith("Глава Кировского района")
+    assert (document.image_url, voice.image_url) == (None, None)
+    assert "postanovlenie-1873" not in document.summary_html and "412.6 KB" not in document.summary_html
+    assert ".ogg" not in voice.summary_html and "2:15" not in voice.summary_html
+
+
+def test_a_polls_question_and_answers_reach_no_item(media):
+    text = " ".join(f"{entry.title} {entry.summary_html}" for entry in media.entries)
+    assert "ёлку" not in text and "Лагерного сада" not in text
 
 
 def test_an_album_is_one_item_with_its_first_photo(channel):
@@ -182,7 +228,7 @@ def client_of(service):
 @pytest.fixture
 def channel_service(tmp_path, feed_server, make_service):
     url = feed_server.serve_file("/s/gorod_t_news", CHANNELS / "channel.html", content_type="text/html; charset=utf-8")
-    feed_server.serve("/s/gorod_t_news?before=1202", NOTHING_BEFORE, content_type="text/html")
+    feed_server.serve("/s/gorod_t_news?before=1201", NOTHING_BEFORE, content_type="text/html")
     return make_service(channel_settings(tmp_path, channel="gorod_t_news", url=url))
 
 
@@ -223,7 +269,7 @@ def test_a_channel_page_whose_markup_changed_is_reported_on_feed_health(channel_
 
 def test_a_channel_added_while_running_is_read_as_a_channel(tmp_path, feed_server, make_service, clock):
     url = feed_server.serve_file("/s/gorod_t_news", CHANNELS / "channel.html", content_type="text/html")
-    feed_server.serve("/s/gorod_t_news?before=1202", NOTHING_BEFORE, content_type="text/html")
+    feed_server.serve("/s/gorod_t_news?before=1201", NOTHING_BEFORE, content_type="text/html")
     raw = config_dict(tmp_path, {})
     raw["feeds"] = []
     service = make_service(settings_from_dict(raw))
@@ -246,7 +292,7 @@ def test_feeds_add_recognises_a_channel_address(config_file):
 
 def test_feeds_test_prints_what_a_channel_gives(config_file, feed_server):
     url = feed_server.serve_file("/s/gorod_t_news", CHANNELS / "channel.html", content_type="text/html")
-    feed_server.serve("/s/gorod_t_news?before=1202", NOTHING_BEFORE, content_type="text/html")
+    feed_server.serve("/s/gorod_t_news?before=1201", NOTHING_BEFORE, content_type="text/html")
     result = CliRunner().invoke(cli, ["--config", str(config_file), "feeds", "test", url, "--telegram", "--limit", "1"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[:4] == [
@@ -269,7 +315,7 @@ def test_feeds_test_says_when_a_channel_page_cannot_be_read(config_file, feed_se
 
 
 def test_the_first_poll_pages_back_and_later_polls_read_the_newest_page_only(channel_service, feed_server, clock):
-    older = feed_server.serve_file("/s/gorod_t_news?before=1202", CHANNELS / "channel_before_1202.html", content_type="text/html")
+    older = feed_server.serve_file("/s/gorod_t_news?before=1201", CHANNELS / "channel_before_1201.html", content_type="text/html")
     start = feed_server.serve("/s/gorod_t_news?before=1196", NOTHING_BEFORE, content_type="text/html")
     (outcome,) = channel_service.poll(include_all=True).feeds
     assert outcome.ok and outcome.new == len(EXPECTED["items"]) + 3
@@ -288,7 +334,7 @@ def test_the_first_poll_pages_back_and_later_polls_read_the_newest_page_only(cha
     ("page", "before"),
     [
         ("https://t.me/s/gorod_t_news", "https://t.me/s/gorod_t_news?before=1196"),
-        ("https://mirror.example/s/gorod_t_news?embed=1&before=1202", "https://mirror.example/s/gorod_t_news?embed=1&before=1196"),
+        ("https://mirror.example/s/gorod_t_news?embed=1&before=1201", "https://mirror.example/s/gorod_t_news?embed=1&before=1196"),
     ],
 )
 def test_the_page_before_a_post_is_asked_for_with_before(page, before):
@@ -297,7 +343,7 @@ def test_the_page_before_a_post_is_asked_for_with_before(page, before):
 
 def test_paging_back_stops_at_the_item_limit(tmp_path, feed_server, make_service):
     url = feed_server.serve_file("/s/gorod_t_news", CHANNELS / "channel.html", content_type="text/html")
-    feed_server.serve_file("/s/gorod_t_news?before=1202", CHANNELS / "channel_before_1202.html", content_type="text/html")
+    feed_server.serve_file("/s/gorod_t_news?before=1201", CHANNELS / "channel_before_1201.html", content_type="text/html")
     raw = config_dict(tmp_path, {}, polling={"max_items_per_feed": 9})
     raw["feeds"] = [{"name": "Город-Т в Telegram", "kind": "telegram", "channel": "gorod_t_news", "url": url}]
     (outcome,) = make_service(settings_from_dict(raw)).poll(include_all=True).feeds
@@ -306,8 +352,61 @@ def test_paging_back_stops_at_the_item_limit(tmp_path, feed_server, make_service
 
 
 def test_an_older_page_that_fails_keeps_the_newest_posts_with_a_note(channel_service, feed_server):
-    feed_server.serve("/s/gorod_t_news?before=1202", "", status=404)
+    feed_server.serve("/s/gorod_t_news?before=1201", "", status=404)
     (outcome,) = channel_service.poll(include_all=True).feeds
     assert outcome.ok and outcome.new == len(EXPECTED["items"])
     (feed,) = client_of(channel_service).get("/api/feeds").json["feeds"]
-    assert feed["status"] == "older_posts_failed" and "posts before 1202 could not be read" in feed["last_error"]
+    assert feed["status"] == "older_posts_failed" and "posts before 1201 could not be read" in feed["last_error"]
+
+
+def test_paging_back_goes_on_past_a_page_holding_only_skipped_posts(channel_service, feed_server):
+    feed_server.serve_file("/s/gorod_t_news?before=1201", CHANNELS / "skipped_only_before_1201.html", content_type="text/html")
+    feed_server.serve_file("/s/gorod_t_news?before=1197", CHANNELS / "channel_before_1197.html", content_type="text/html")
+    feed_server.serve("/s/gorod_t_news?before=1194", NOTHING_BEFORE, content_type="text/html")
+    (outcome,) = channel_service.poll(include_all=True).feeds
+    assert outcome.ok and outcome.new == len(EXPECTED["items"]) + 2
+    urls = {item["url"] for item in client_of(channel_service).get("/api/items?limit=100").json["items"]}
+    assert {"https://t.me/gorod_t_news/1194", "https://t.me/gorod_t_news/1195"} <= urls
+    assert not urls & {f"https://t.me/gorod_t_news/{number}" for number in range(1197, 1201)}  # service, deleted, voice, poll
+    assert len(feed_server.hits("/s/gorod_t_news?before=1194")) == 1
+
+
+def channel_reader(page: Callable[[int], bytes]):
+    """A fetcher answering `?before=N` (and the newest page, N = 10000) with `page(N)`, and
+    the addresses it was asked for."""
+    asked: list[str] = []
+
+    def fetcher(feed, policy, client):
+        asked.append(feed.url)
+        before = int(dict(parse_qsl(urlsplit(feed.url).query)).get("before", "10000"))
+        return Fetched(feed.url, 200, page(before), content_type="text/html")
+
+    return fetcher, asked
+
+
+def a_pinning_before(before: int) -> bytes:
+    """A page holding one service message, the post before `before`."""
+    return f"""<section class="tgme_channel_history">
+      <div class="tgme_widget_message service_message" data-post="gorod_t_news/{before - 1}">
+        <div class="tgme_widget_message_service_text">Город-Т закрепляет сообщение</div>
+        <a class="tgme_widget_message_date"><time datetime="2026-11-20T10:00:00+00:00"></time></a>
+      </div></section>""".encode()
+
+
+def read_first_time(fetcher) -> Retrieved:
+    feed = FeedForUpdate(1, "https://t.me/s/gorod_t_news", "@gorod_t_news", kind="telegram")
+    return retrieve(feed, None, None, NOW, 1000, fetcher)  # the fetcher needs no policy or client
+
+
+def test_paging_back_stops_after_a_hundred_pages():
+    fetcher, asked = channel_reader(a_pinning_before)
+    got = read_first_time(fetcher)
+    assert got.error is None and got.items == ()
+    assert len(asked) == 1 + MAX_CHANNEL_PAGES and asked[-1].endswith(f"?before={10000 - MAX_CHANNEL_PAGES}")
+
+
+def test_paging_back_stops_at_a_page_holding_no_older_post():
+    fetcher, asked = channel_reader(lambda _: (CHANNELS / "channel.html").read_bytes())  # a mirror that ignores ?before
+    got = read_first_time(fetcher)
+    assert asked == ["https://t.me/s/gorod_t_news", "https://t.me/s/gorod_t_news?before=1201"]
+    assert len(got.items) == len(EXPECTED["items"]) and got.notes == ()

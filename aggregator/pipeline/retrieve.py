@@ -5,7 +5,8 @@ full-text source's new items fetched too.
 `retrieve` does one feed and returns its items or its error as a value (`Retrieved.error`):
 the publisher's failure as a `SourceError`, a bug of ours met on the way as an
 `InternalError` (logged here with its traceback); a Telegram channel read for the first time
-is paged back (`?before=`) up to the item limit, later reads take its newest page only.
+is paged back (`?before=`, past pages holding only skipped posts) up to the item limit, later
+reads take its newest page only.
 `retrieve_all` runs it over many feeds in a thread pool, never more than `[polling]
 per_host_concurrency` requests at once to one host, and yields each feed's result as soon as
 it (and its articles) are in. Nothing here reads or writes storage: which items want their
@@ -35,7 +36,7 @@ from aggregator.pipeline.fulltext import ArticleText, fetch_article
 from aggregator.pipeline.normalise import feed_notes, normalise_feed
 from aggregator.pipeline.parse import parse_feed
 from aggregator.pipeline.scrape import scrape_page
-from aggregator.pipeline.telegram import before_post, post_number, read_channel
+from aggregator.pipeline.telegram import ChannelPage, before_post, post_number, read_channel_page
 from aggregator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,10 @@ def retrieve(
         body_hash = hashlib.sha256(fetched.body or b"").hexdigest()
         if body_hash == feed.body_hash:
             return Retrieved(feed, fetched, body_hash)
-        data = _read(feed, fetched, now, tz, max_items)
-        if feed.kind == "telegram" and feed.body_hash is None:  # never read before: its older posts too
-            data = _older_posts(feed, data, max_items, lambda page: fetcher(page, policy, client))
+        if feed.kind == "telegram":
+            data = _read_channel(feed, fetched, max_items, lambda page: fetcher(page, policy, client))
+        else:
+            data = _read(feed, fetched, now, tz, max_items)
         items = tuple(normalise_feed(data, now))
         return Retrieved(feed, fetched, body_hash, data, items, data.notes + feed_notes(items))
     except AggregatorError as exc:
@@ -114,33 +116,38 @@ def retrieve(
 
 
 def _read(feed: FeedForUpdate, fetched: Fetched, now: datetime, tz: tzinfo, max_items: int) -> FeedData:
-    """The fetched document read as what the source is: a channel, a news-list page or a feed."""
-    if feed.kind == "telegram":
-        return read_channel(fetched, max_items)
+    """The fetched document read as what the source is: a news-list page or a feed."""
     if feed.selectors:
         return scrape_page(fetched, feed.selectors, now, tz, max_items)
     return parse_feed(fetched, max_items)
 
 
-def _older_posts(feed: FeedForUpdate, data: FeedData, max_items: int, fetch: Callable[[FeedForUpdate], Fetched]) -> FeedData:
-    """A channel's newest page and the pages before it (`?before=<oldest post>`), up to
-    `max_items` posts, until a page brings no older post; a page that cannot be read ends
-    the paging with a note, keeping what was read."""
-    entries, notes = list(data.entries), data.notes
+def _read_channel(feed: FeedForUpdate, fetched: Fetched, max_items: int, fetch: Callable[[FeedForUpdate], Fetched]) -> FeedData:
+    """A channel's newest page; for a channel never read before (no body hash yet), with the
+    pages before it."""
+    page = read_channel_page(fetched, max_items)
+    return _older_posts(feed, page, max_items, fetch) if feed.body_hash is None else page.data
+
+
+def _older_posts(feed: FeedForUpdate, newest: ChannelPage, max_items: int, fetch: Callable[[FeedForUpdate], Fetched]) -> FeedData:
+    """A channel's newest page and the pages before it (`?before=<the oldest post on the
+    page last read>`), up to `max_items` posts, until a page holds no older post of any kind
+    (one of only service messages or deleted posts does not stop it) or after
+    MAX_CHANNEL_PAGES pages; a page that cannot be read ends the paging with a note, keeping
+    what was read."""
+    entries, notes, before = list(newest.data.entries), newest.data.notes, newest.oldest_post
     for _ in range(MAX_CHANNEL_PAGES):
-        oldest = min((post_number(entry) for entry in entries), default=None)
-        if oldest is None or len(entries) >= max_items:
+        if before is None or len(entries) >= max_items:
             break
-        page = replace(feed, url=before_post(feed.url, oldest), etag=None, last_modified=None)
+        page_url = before_post(feed.url, before)
         try:
-            older = [entry for entry in read_channel(fetch(page), max_items).entries if post_number(entry) < oldest]
+            page = read_channel_page(fetch(replace(feed, url=page_url, etag=None, last_modified=None)), max_items)
         except AggregatorError as exc:
-            notes += (FeedNote("older_posts_failed", f"posts before {oldest} could not be read ({page.url}): {exc}"),)
+            notes += (FeedNote("older_posts_failed", f"posts before {before} could not be read ({page_url}): {exc}"),)
             break
-        if not older:
-            break
-        entries += older
-    return replace(data, entries=tuple(entries[:max_items]), notes=notes)
+        entries += [entry for entry in page.data.entries if post_number(entry) < before]
+        before = page.oldest_post if page.oldest_post is not None and page.oldest_post < before else None
+    return replace(newest.data, entries=tuple(entries[:max_items]), notes=notes)
 
 
 def try_source(feed: FeedForUpdate, settings: Settings, now: datetime, limit: int, fetcher: Fetcher = fetch_feed) -> Retrieved:

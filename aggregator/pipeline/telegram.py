@@ -8,14 +8,17 @@ Each post on the page is a `.tgme_widget_message` block whose `data-post` is
 line, and as its image the first photo (an album is one post: its first photo), else a
 video's cover, else the picture of its link preview. A forwarded post keeps the original
 source's name as its author; a signed post, its signature. Service messages (pinned, photo
-changed, ...), deleted posts and posts with neither text nor a picture are skipped. The
-channel's title and avatar come from the page header.
+changed, ...), deleted posts and posts with neither text nor a picture are skipped: a poll,
+a voice message or a file (document) without text; a file or voice message with text is read
+for its text alone, a poll's question and answers never. The channel's title and avatar come
+from the page header.
 
 A page without message blocks that is not an empty channel's history (Telegram changed its
 markup, or the channel has no public preview) raises `ParseError` of kind
 `selectors_failed`, as does a page whose blocks have no post id and date we can read.
 Sanitising the text is left to `normalise`, like a feed's; fetching and paging to `retrieve`
-(`before_post` names the page before a post).
+(`read_channel_page` also says which post the page before begins under, `before_post` names
+that page).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from aggregator.pipeline.scrape import parse_html
 
 TITLE_CHARS = 120
 UNTITLED_PHOTO = "Фото без подписи"
+UNTITLED_VIDEO = "Видео без подписи"
 POST_ID = re.compile(r"^([A-Za-z0-9_]{3,64})/(\d+)$")
 BACKGROUND_URL = re.compile(r"background-image\s*:\s*url\(\s*['\"]?([^'\")]+)['\"]?\s*\)", re.IGNORECASE)
 SENTENCE_END = re.compile(r"[.!?…]+(?=\s)")
@@ -65,6 +69,7 @@ class _Post:
     image: str
     author: str
     service: bool
+    video: bool  # its picture is a video's cover
 
     @property
     def readable(self) -> bool:
@@ -75,9 +80,24 @@ class _Post:
         return self.readable and not self.service and bool(self.text or self.image)
 
 
+@dataclass(frozen=True)
+class ChannelPage:
+    """One page of a channel's history: its posts worth an item (`data`), and the number of
+    the oldest message block on it with a post id, skipped posts too (None: the page has
+    none), which the page before it begins under."""
+
+    data: FeedData
+    oldest_post: int | None
+
+
 def read_channel(fetched: Fetched, max_items: int = 1000) -> FeedData:
     """The channel's newest `max_items` posts, newest first; ParseError (`selectors_failed`)
     when the page is not a channel's history we can read."""
+    return read_channel_page(fetched, max_items).data
+
+
+def read_channel_page(fetched: Fetched, max_items: int = 1000) -> ChannelPage:
+    """`read_channel`, with the oldest post of the page."""
     root = parse_html(fetched.body or b"", fetched.content_type)
     blocks = MESSAGES(root)
     if not blocks and not HISTORY(root):
@@ -95,7 +115,7 @@ def read_channel(fetched: Fetched, max_items: int = 1000) -> FeedData:
             kind="selectors_failed",
         )
     kept = [post for post in readable if post.worth_an_item][-max_items:]
-    return FeedData(
+    data = FeedData(
         url=fetched.url,
         title=_channel_title(root),
         link=f"https://t.me/{readable[0].channel}" if readable else None,
@@ -103,6 +123,7 @@ def read_channel(fetched: Fetched, max_items: int = 1000) -> FeedData:
         notes=_notes(posts, readable),
         image_url=_channel_avatar(root),
     )
+    return ChannelPage(data, min((int(post.id) for post in posts if post.id), default=None))
 
 
 def post_number(entry: EntryData) -> int:
@@ -125,15 +146,17 @@ def _read_post(block: etree._Element) -> _Post:
         _replace_with_text(emoji)
     text_element = next(iter(TEXT(block)), None)
     classes = (block.get("class") or "").split()
+    image, video = _first_picture(block)
     return _Post(
         channel=channel,
         id=post_id,
         published=_date(block),
         text_html=_inner_html(text_element) if text_element is not None else "",
         text=_plain(text_element) if text_element is not None else "",
-        image=_first_picture(block),
+        image=image,
         author=_first_text(FORWARDED_FROM(block)) or _first_text(SIGNATURE(block)),
         service="service_message" in classes or bool(SERVICE(block)),
+        video=video,
     )
 
 
@@ -152,13 +175,14 @@ def _date(block: etree._Element) -> datetime | None:
     return None
 
 
-def _first_picture(block: etree._Element) -> str:
+def _first_picture(block: etree._Element) -> tuple[str, bool]:
+    """The address of the post's first picture ("" for none), and whether it is a video's cover."""
     for element in PICTURES(block):
         found = BACKGROUND_URL.search(element.get("style") or "")
         if found:
             url = found.group(1).strip()
-            return "https:" + url if url.startswith("//") else url
-    return ""
+            return "https:" + url if url.startswith("//") else url, "tgme_widget_message_video_thumb" in (element.get("class") or "")
+    return "", False
 
 
 def _replace_with_text(element: etree._Element) -> None:
@@ -206,7 +230,7 @@ def _entry(post: _Post) -> EntryData:
     return EntryData(
         guid=f"{post.channel}/{post.id}",
         link=f"https://t.me/{post.channel}/{post.id}",
-        title=title_of(post.text) if post.text else UNTITLED_PHOTO,
+        title=title_of(post.text) if post.text else UNTITLED_VIDEO if post.video else UNTITLED_PHOTO,
         summary_html=post.text_html,
         content_html="",
         published=post.published,
