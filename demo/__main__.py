@@ -1,6 +1,6 @@
 """`python -m demo [--host H] [--port P]`: the aggregator running on the bundled sample feeds.
 
-Serves the sample feeds on a free 127.0.0.1 port, writes `instance/demo-config.toml` (the
+Serves the sample feeds (and their pictures) on a free 127.0.0.1 port, writes `instance/demo-config.toml` (the
 repository's `config.toml` with `[[feeds]]` pointing at them, private addresses allowed and a
 demo SQLite database), then runs `aggregator poll --all` and `aggregator serve` with that config.
 Feeds are rendered relative to the moment the demo started, so they stay the same while it runs.
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
 
     started = datetime.now(UTC)
-    server, feeds_url = serve_feeds(lambda: started)
+    server, feeds_url = serve_feeds(lambda: started, local_images=True)
     try:
         config_path = instance / "demo-config.toml"
         config = demo_config(ROOT / "config.toml", feeds_url, args.host, args.port, db_path)

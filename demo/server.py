@@ -1,6 +1,7 @@
 """A small HTTP server for the bundled feeds, with conditional GET.
 
-Each feed file is served at `/<filename>`, rendered with `now_fn()` truncated to the minute, so
+Each feed file is served at `/<filename>` (and, for `make demo`, the feeds' sample pictures
+under `/images/`, see `images`), rendered with `now_fn()` truncated to the minute, so
 its body, ETag and Last-Modified stay the same for a whole minute (and for good if `now_fn`
 returns a fixed time). `If-None-Match` and `If-Modified-Since` are answered with 304.
 """
@@ -15,6 +16,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from demo.images import IMAGE_PREFIX, local_image_urls, picture
 from demo.render import declared_encoding, feed_files, feed_format, render_feed
 
 CONTENT_TYPES = {"rss2": "application/rss+xml", "atom": "application/atom+xml", "rss1": "application/rdf+xml"}
@@ -42,9 +44,13 @@ def _not_modified_since(header: str, last_modified: datetime) -> bool:
     return last_modified <= since
 
 
-def serve_feeds(now_fn: Callable[[], datetime], host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
-    """Start serving the feeds in a daemon thread; returns the server and its base URL."""
+def serve_feeds(
+    now_fn: Callable[[], datetime], host: str = "127.0.0.1", port: int = 0, local_images: bool = False
+) -> tuple[ThreadingHTTPServer, str]:
+    """Start serving the feeds in a daemon thread; returns the server and its base URL. With
+    `local_images`, the feeds' pictures point at this server, which draws them (`images`)."""
     files = {p.name: p for p in feed_files()}
+    base: list[str] = []  # known once the server is bound
 
     class Handler(BaseHTTPRequestHandler):
         def do_HEAD(self) -> None:
@@ -54,6 +60,10 @@ def serve_feeds(now_fn: Callable[[], datetime], host: str = "127.0.0.1", port: i
             self._respond(send_body=True)
 
         def _respond(self, send_body: bool) -> None:
+            if local_images and self.path.startswith(IMAGE_PREFIX):
+                headers = {"Content-Type": "image/png", "Cache-Control": "max-age=86400"}
+                self._send(200, headers, picture(self.path.split("?", 1)[0]), send_body)
+                return
             path = files.get(self.path.split("?", 1)[0].lstrip("/"))
             if path is None:
                 body = "\n".join(f"/{name}" for name in files).encode() + b"\n"
@@ -65,6 +75,9 @@ def serve_feeds(now_fn: Callable[[], datetime], host: str = "127.0.0.1", port: i
                 now = now.replace(tzinfo=UTC)
             now = now.astimezone(UTC).replace(second=0, microsecond=0)
             body = render_feed(path, now)
+            if local_images:
+                encoding = declared_encoding(body)
+                body = local_image_urls(body.decode(encoding), base[0]).encode(encoding)
             etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
             headers = {
                 "Content-Type": content_type(path),
@@ -93,6 +106,7 @@ def serve_feeds(now_fn: Callable[[], datetime], host: str = "127.0.0.1", port: i
             pass
 
     server = ThreadingHTTPServer((host, port), Handler)
+    base.append(f"http://{host}:{server.server_port}")
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="demo-feeds", daemon=True).start()
-    return server, f"http://{host}:{server.server_port}"
+    return server, base[0]
