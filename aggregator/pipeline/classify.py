@@ -6,7 +6,8 @@ confidences:
 - the statistical model: TF-IDF over lemma unigrams and bigrams (headline lemmas once more,
   marked) with a multinomial logistic regression, fitted at start-up on the examples the
   project ships (`aggregator/data/labelled_topics.jsonl`), the editors' corrections, and each
-  configured keyword as a tiny example of its topic;
+  configured keyword as a tiny example of its topic; fitted once for those inputs and kept on
+  disk (`topic_cache`), so later starts read it;
 - rules from `config.toml`: keywords in any word form (lemmatised at load; a multi-word keyword
   matches consecutive words; `"слово^2"` doubles a keyword's weight), counted separately in
   the headline and in the summary, and `negative` phrases that rule their topic out;
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aggregator.entities import TopicDecision, TopicScore
+from aggregator.pipeline import topic_cache
 from aggregator.pipeline.topic_model import (
     CORRECTION_WEIGHT,
     LabelledText,
@@ -43,6 +45,8 @@ from aggregator.pipeline.topic_rules import Rule, RuleIndex, compile_rules
 from aggregator.pipeline.topic_text import ItemText, item_text
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from aggregator.settings import Settings
 
 __all__ = ["LabelledText", "TopicClassifier", "TopicInput"]  # LabelledText: the examples' type, defined with the model
@@ -57,6 +61,7 @@ CATEGORY_HINT = 3.0  # the item's own <category> names this topic
 FEED_HINT = 2.0  # the feed as a whole leans to this topic (a prior, weaker than its own category)
 UNSEEN_TOPIC_MARGIN = 1.0  # a topic without examples starts this far below the model's favourite
 SECONDARY_FLOOR = 0.12  # below this confidence a topic is never listed as secondary
+FEATURES = "lemma-ngrams-1"  # the model's features (`topic_text`); a kept model fitted on others is not used
 
 
 @dataclass(frozen=True)
@@ -109,22 +114,23 @@ class TopicClassifier:
         corrections: Iterable[LabelledText] = (),
         *,
         shipped: Iterable[LabelledText] | None = None,
+        features: str = FEATURES,
+        model_folder: Path | None = None,
     ) -> TopicClassifier:
-        """Compile the config's rules; fit the model on the shipped examples (or `shipped`) plus corrections."""
+        """Compile the config's rules; the model fitted on the shipped examples (or `shipped`) plus
+        corrections, or the same model kept from an earlier start (`topic_cache`, in `model_folder`,
+        by default beside the database). `features` names the version of the model's features."""
         rules: list[Rule] = []
         categories: dict[str, list[str]] = {}
         for slug, topic in settings.topics.items():
             rules += compile_rules(slug, topic.keywords, topic.negative)
             for name in dict.fromkeys([slug, topic.title, *topic.categories]):
                 categories.setdefault(name.casefold(), []).append(slug)
-        rows = [
-            *example_rows(load_examples() if shipped is None else shipped, settings.topics),
-            *example_rows(corrections, settings.topics, CORRECTION_WEIGHT),
-        ]
-        learned = {topic for _, topic, _ in rows}
-        rows += keyword_rows({slug: t.keywords for slug, t in settings.topics.items() if slug in learned})
-        model = fit_model(rows)
-        log.info("topic model fitted on %d rows for %d topics", len(rows), len(learned))
+        shipped = None if shipped is None else list(shipped)
+        corrections = list(corrections)
+        key = topic_cache.model_key(settings.topics, topic_cache.examples_bytes(shipped), corrections, features)
+        folder = topic_cache.model_folder(settings) if model_folder is None else model_folder
+        model = topic_cache.kept_model(folder, key, lambda: fit_topics(settings, corrections, shipped))
         return cls(
             {slug: topic.title for slug, topic in settings.topics.items()},
             rules,
@@ -262,3 +268,16 @@ class TopicClassifier:
         if self.model is None or slug not in self.model.topics:
             return []
         return self.model.strongest_terms(evidence.weights, slug, limit)
+
+
+def fit_topics(settings: Settings, corrections: Iterable[LabelledText], shipped: Iterable[LabelledText] | None) -> LinearModel | None:
+    """Fit the model on the shipped examples (or `shipped`), the corrections and the keywords of the topics they teach."""
+    rows = [
+        *example_rows(load_examples() if shipped is None else shipped, settings.topics),
+        *example_rows(corrections, settings.topics, CORRECTION_WEIGHT),
+    ]
+    learned = {topic for _, topic, _ in rows}
+    rows += keyword_rows({slug: t.keywords for slug, t in settings.topics.items() if slug in learned})
+    model = fit_model(rows)
+    log.info("topic model fitted on %d rows for %d topics", len(rows), len(learned))
+    return model
