@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
 
-from conftest import FeedServer
+from aggregator.service import Service
+from aggregator.settings import settings_from_dict
+from conftest import FeedServer, config_dict
 from demo.images import local_image_urls, picture
 from demo.render import FEEDS_DIR, declared_encoding, render_feed
 
@@ -33,3 +39,20 @@ def _with_local_images(server: FeedServer, body: bytes) -> bytes:
     for path in re.findall(re.escape(server.base) + r"(/images/[^\"'<\s]+)", text):
         server.serve(path, picture(path), content_type="image/png")
     return text.encode(encoding)
+
+
+@contextmanager
+def polled_sample_service(folder: Path, classifier, clock: list[datetime], local_images: bool = False) -> Iterator[Service]:
+    """A service configured for the sample feeds (database in `folder`), polled once at
+    `clock[0]`; for module-scoped fixtures that many read-only tests share."""
+    server = FeedServer()
+    try:
+        settings = settings_from_dict(config_dict(folder, serve_sample_feeds(server, clock[0], local_images)))
+        service = Service(settings, clock=lambda: clock[0], classifier=classifier).prepare()
+        try:
+            service.poll(include_all=True)
+            yield service
+        finally:
+            service.storage.close()
+    finally:
+        server.close()

@@ -18,8 +18,8 @@ from aggregator import create_app
 from aggregator.publish.jsonfeed import rfc3339
 from aggregator.service import Service
 from aggregator.settings import settings_from_dict
-from conftest import NOW, FeedServer, config_dict
-from sample_site import serve_sample_feeds
+from conftest import NOW, config_dict
+from sample_site import polled_sample_service
 
 BASE = "http://news.test"
 VERSION = "https://jsonfeed.org/version/1.1"
@@ -31,13 +31,9 @@ JSON_PATHS = ["/feeds/all.json", "/feeds/health.json", "/feeds/digest.json", "/f
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, classifier) -> Iterator[tuple[Service, list[datetime]]]:
     """The bundled sample feeds polled once at NOW (read-only tests share it); its clock."""
-    server, clock = FeedServer(), [NOW]
-    settings = settings_from_dict(config_dict(tmp_path_factory.mktemp("jsonfeed"), serve_sample_feeds(server, NOW)))
-    service = Service(settings, clock=lambda: clock[0], classifier=classifier).prepare()
-    service.poll(include_all=True)
-    yield service, clock
-    server.close()
-    service.storage.close()
+    clock = [NOW]
+    with polled_sample_service(tmp_path_factory.mktemp("jsonfeed"), classifier, clock) as service:
+        yield service, clock
 
 
 @pytest.fixture
