@@ -96,7 +96,7 @@ def digest_atom(meta: FeedMeta, days: Sequence[DigestDay]) -> bytes:
 def _related_links(links: _EntryLinks, story: StoryView) -> None:
     """Every outlet's report but the lead's (the alternate link), once per address."""
     seen = {story.lead.url}
-    for item in story.items[1:]:
+    for item in story.others:
         if item.url and item.url not in seen:
             seen.add(item.url)
             links.add(rel="related", type="text/html", href=item.url, title=clean(item.feed_name))

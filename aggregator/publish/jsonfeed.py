@@ -5,7 +5,7 @@ entry's id (the story's page on this service), `url` the lead report, `content_h
 `summary` the entry's content and summary, `tags` the titles of the story's topics, `image`
 its picture. The `_aggregator` extension (JSON Feed's way to carry more: a key that starts
 with an underscore; the README describes it) gives the story's page and lists every outlet's
-report with the outlet's name, the report's address, title and time. Dates are RFC 3339. Pure: views in, bytes out; the web layer adds caching.
+report (the lead's first) with the outlet's name, the report's address, title and time. Dates are RFC 3339. Pure: views in, bytes out; the web layer adds caching.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _story_item(story: StoryView, page_url: str, topic_titles: dict[str, str]) -
         item["tags"] = tags
     if story.image_url:
         item["image"] = story.image_url
-    item["_aggregator"] = {"story_url": page_url, "reports": [_report(report) for report in story.items]}
+    item["_aggregator"] = {"story_url": page_url, "reports": [_report(report) for report in (story.lead, *story.others)]}
     return item
 
 

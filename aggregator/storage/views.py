@@ -63,10 +63,16 @@ class StoryView:
         return tuple(dict.fromkeys(item.feed_name for item in self.items))
 
     @property
+    def others(self) -> tuple[ItemView, ...]:
+        """Every report but the lead's, oldest first."""
+        lead = self.lead
+        return tuple(item for item in self.items if item is not lead)
+
+    @property
     def image_url(self) -> str | None:
         """The story's picture, the one rule for pages and feeds: the lead report's, else the
         first other report's that has one; http(s) addresses only."""
-        return next((item.image_url for item in self.items if _web_address(item.image_url)), None)
+        return next((item.image_url for item in (self.lead, *self.others) if _web_address(item.image_url)), None)
 
     def topics(self, known: Iterable[str]) -> tuple[str, ...]:
         """Every topic of `known` the story carries: its own first, then its reports' in order."""
