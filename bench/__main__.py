@@ -1,7 +1,8 @@
 """`python -m bench [--quick] [MEASURE ...]`: run the benchmarks, print one table, write results.json.
 
 Speed measures (each a ratio measured side by side in this run, with its target):
-ingest, poll, burst, serve, scale, memory. Quality measures by their own modules, when present:
+ingest, peer (against lemon24/reader, installed into a throwaway virtualenv), poll, burst,
+serve, scale, memory. Quality measures by their own modules, when present:
 topics, stories (their figures go to results.json and their own report; a failure or a
 missing ../shared is reported as skipped, never stops the run). With no MEASURE, all run.
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 from bench.common import Row, print_row, print_table
 
-SPEED = ("ingest", "poll", "burst", "serve", "scale", "memory")
+SPEED = ("ingest", "peer", "poll", "burst", "serve", "scale", "memory")
 QUALITY = ("topics", "stories")
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
