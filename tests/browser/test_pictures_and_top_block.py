@@ -44,6 +44,9 @@ def pictured_site(tmp_path_factory: pytest.TempPathFactory, classifier) -> Itera
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Closed at the end of this module: Playwright's sync API runs one instance at a time, and
+    `test_reader_pages` (after this file by name, as `test_empty_states` is before it) keeps
+    its own open for the rest of the session."""
     with launched_chromium() as launched:
         yield launched
 
