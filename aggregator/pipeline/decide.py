@@ -35,11 +35,11 @@ from aggregator.entities import (
     StoredForUpdate,
 )
 from aggregator.errors import AggregatorError, FetchError, InternalError
+from aggregator.pipeline import analysis
 from aggregator.pipeline.classify import TopicClassifier, TopicInput
 from aggregator.pipeline.cluster import StoryCandidate, StoryIndex
 from aggregator.pipeline.dedupe import plan_item_changes
 from aggregator.pipeline.encoder import Encoder, NoEncoder, item_text
-from aggregator.pipeline.lemmas import content_lemmas
 from aggregator.pipeline.retrieve import Retrieved
 from aggregator.pipeline.schedule import ScheduleHints, next_check
 from aggregator.pipeline.sponsored import SponsoredRules, is_sponsored
@@ -202,7 +202,7 @@ def _updated_item(
 
 def search_lemmas(item: ItemData, full_text: str | None) -> str:
     """What full-text search matches an item on: the lemmas of its title, summary and article text."""
-    return " ".join(content_lemmas("\n".join(part for part in (item.text, full_text) if part)))
+    return " ".join(analysis.search_lemmas(item.title, item.summary, full_text or ""))
 
 
 def _story_candidate(item: ItemData, feed: FeedForUpdate, vector: np.ndarray | None) -> StoryCandidate:

@@ -45,13 +45,19 @@ def lemmas(text: str) -> list[str]:
 
 
 def content_lemmas(text: str) -> list[str]:
-    """Lemmas without function words, in order."""
+    """Lemmas without function words, in order (how a search query is read; `analysis.search_lemmas`
+    reads stored items the same way)."""
     out = []
     for w in words(text):
         lemma, function_word = analyse(w)
-        if not function_word and len(lemma) > 1:
+        if is_content(lemma, function_word):
             out.append(lemma)
     return out
+
+
+def is_content(lemma: str, function_word: bool) -> bool:
+    """Whether search counts a word: not a function word, and a lemma of more than one letter."""
+    return not function_word and len(lemma) > 1
 
 
 PROPER_TAGS = frozenset({"Geox", "Name", "Surn", "Patr", "Orgn", "Trad"})

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlalchemy.engine import make_url
 
-from aggregator.pipeline import lemmas, logistic, topic_model, topic_rules, topic_text
+from aggregator.pipeline import analysis, lemmas, logistic, topic_model, topic_rules, topic_text
 from aggregator.pipeline.topic_model import LabelledText, LinearModel
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 FILE_FORMAT = "1"  # of the arrays in the file; bump when they change
 FILE_NAME = "topic-model.npz"
-FIT_MODULES = (topic_model, logistic, topic_text, topic_rules, lemmas)  # their code decides the fit
+FIT_MODULES = (topic_model, logistic, topic_text, topic_rules, analysis, lemmas)  # their code decides the fit
 MORPHOLOGY = ("pymorphy3", "pymorphy3-dicts-ru")  # their versions decide the lemmas
 
 

@@ -1,9 +1,10 @@
-"""An item's text as the topic classifier reads it: lemmatised once, for rules and model.
+"""An item's text as the topic classifier reads it: tokens for the rules, features for the model.
 
 `item_text` gives the headline's and the summary's words as (lemma, form as written) tokens,
 which keyword rules match (`topic_rules`), and the features of the statistical model
 (`topic_model`): lemma unigrams and bigrams, headline lemmas once more, marked. A hyphenated
-word counts as its parts («Томь-ТГУ»). Lemmas themselves are `lemmas`' business.
+word counts as its parts («Томь-ТГУ»); numbers are left out of the features. This is a view
+over the item's one reading (`analysis`), which finds the words and their lemmas.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import pairwise
 
-from aggregator.pipeline.lemmas import analyse, words
+from aggregator.pipeline.analysis import Passage, analyse, passage
 
 Token = tuple[str, str]  # (lemma, lower-cased word as written)
 
@@ -26,23 +27,23 @@ class ItemText:
 
 
 def item_text(title: str, summary: str) -> ItemText:
-    """Lemmatise headline and summary; a hyphenated word counts as its parts («Томь-ТГУ»)."""
-    title_tokens, title_lemmas = lemmatise(title)
-    summary_tokens, summary_lemmas = lemmatise(summary)
+    """The headline's and summary's tokens and the model's features; a hyphenated word counts as its parts."""
+    reading = analyse(title, summary)
+    title_tokens, title_lemmas = _view(reading.title)
+    summary_tokens, summary_lemmas = _view(reading.text)
     features = (*_ngrams(title_lemmas), *_ngrams(summary_lemmas), *("t:" + lemma for lemma in title_lemmas))
     return ItemText(title_tokens, summary_tokens, features)
 
 
 def lemmatise(text: str) -> tuple[tuple[Token, ...], list[str]]:
     """Every word as (lemma, form), and the content lemmas (no function words or numbers)."""
-    tokens, content = [], []
-    for word in words(text):
-        for part in word.split("-"):
-            lemma, function_word = analyse(part)
-            tokens.append((lemma, part))
-            if not function_word and len(lemma) > 1 and not lemma[0].isdigit():
-                content.append(lemma)
-    return tuple(tokens), content
+    return _view(passage(text))
+
+
+def _view(read: Passage) -> tuple[tuple[Token, ...], list[str]]:
+    pieces = [piece for word in read.words for piece in word.pieces()]
+    tokens = tuple((piece.lemma, piece.form) for piece in pieces)
+    return tokens, [p.lemma for p in pieces if not p.function and len(p.lemma) > 1 and not p.lemma[0].isdigit()]
 
 
 def _ngrams(lemmas: list[str]) -> tuple[str, ...]:
