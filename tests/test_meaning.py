@@ -11,6 +11,7 @@ from sqlalchemy import select
 from aggregator.cycle import StoryPlacer
 from aggregator.pipeline.cluster import StoryCandidate, StoryIndex, StoryMember
 from aggregator.pipeline.encoder import E5Encoder, NoEncoder, item_text, make_encoder
+from aggregator.pipeline.headline import lead_of
 from aggregator.pipeline.story_profile import StoryRules
 from aggregator.settings import settings_from_dict
 from aggregator.storage.models import Item
@@ -118,3 +119,39 @@ def test_stories_do_not_depend_on_which_site_answered_first(tmp_path, feed_serve
         titles = {service.storage.reads.story(story_id).title: tuple(members) for story_id, members in groups.items()}
         seen.append(titles)
     assert seen[0] == seen[1] == seen[2]
+
+
+def test_the_story_is_led_by_the_report_at_the_centre_of_what_the_outlets_say():
+    titles = [
+        "Мэрия напомнила о правилах пожарной безопасности",  # first in, but an aside
+        "На улице Гоголя сгорел двухэтажный деревянный дом",
+        "Ночной пожар на Гоголя: 14 жильцов остались без крова",
+    ]
+    texts = [titles[0], "Пожар в жилом доме на Гоголя ночью, эвакуировали 14 человек", "Огонь уничтожил дом на Гоголя, жильцы без крова"]
+    vectors = list(make_encoder("e5").encode([item_text(t, s) for t, s in zip(titles, texts, strict=True)]))
+    assert lead_of(titles, vectors) in (1, 2)
+    assert lead_of(titles[:1], vectors[:1]) == 0
+
+
+def test_of_two_reports_the_headline_that_says_more_leads_and_a_tie_goes_to_the_first():
+    short, full = "Пожар в центре", "На улице Гоголя сгорел двухэтажный деревянный дом, 14 жильцов без крова"
+    assert lead_of([short, full], [None, None]) == 1
+    assert lead_of([full, full], [None, None]) == 0
+
+
+def test_a_better_headline_arriving_later_retitles_the_story_under_the_same_entry_id(tmp_path, feed_server, make_service, clock):
+    early = rss("first", [("Пожар на Гоголя", "Ночью на Гоголя горел дом.", "Wed, 02 Dec 2026 06:00:00 +0700")])
+    feeds = {"first": feed_server.serve("/first.xml", early)}
+    later_url = feed_server.serve("/second.xml", "<rss/>")
+    service = make_service(settings_from_dict(config_dict(tmp_path, {**feeds, "second": later_url})))
+    service.poll()
+    (story,) = service.storage.reads.stories_page(10).rows
+    assert story.title == "Пожар на Гоголя"
+    told = "На улице Гоголя ночью сгорел двухэтажный деревянный дом, 14 жильцов эвакуировали"
+    feed_server.serve(
+        "/second.xml", rss("second", [(told, "Ночью на Гоголя сгорел дом, жильцов эвакуировали.", "Wed, 02 Dec 2026 07:00:00 +0700")])
+    )
+    clock[0] += timedelta(hours=2)
+    service.poll(include_all=True)
+    stories = service.storage.reads.stories_page(10).rows
+    assert [(s.id, s.title, len(s.items)) for s in stories] == [(story.id, told, 2)]

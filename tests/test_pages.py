@@ -91,14 +91,13 @@ def test_sections_follow_the_configured_topic_order(reader, demo):
 
 
 def test_a_story_shows_lead_sentence_time_thumbnail_and_other_outlets(reader):
+    """The story is led by the report whose headline tells it best (of four outlets, the one
+    naming the surgeons, the region's first, the liver), with that report's sentence, time and picture."""
     story = sections(html_of(reader, "/"))["health"].split("</article>")[0]
-    assert "В Томске впервые провели пересадку печени" in story
-    assert (
-        '<p class="lead">Операцию в областной клинической больнице выполнила бригада из 12 специалистов, она длилась девять часов.</p>'
-        in story
-    )
-    assert ">15:00</time>" in story  # two hours before 17:00 in Tomsk
-    image = 'src="https://tomsk-segodnya.example/upload/news/84512/main.jpg" alt="Иллюстрация: В Томске впервые провели пересадку печени"'
+    assert "Томские хирурги провели первую в регионе трансплантацию печени" in story
+    assert '<p class="lead">Девятичасовую операцию в областной клинической больнице провела бригада из 12 врачей.</p>' in story
+    assert ">15:00</time>" in story  # first reported two hours before 17:00 in Tomsk
+    image = 'src="https://tom-express.example/upload/iblock/2461/cover.jpg" alt="Иллюстрация: Томские хирурги провели первую в регионе трансплантацию печени"'
     assert image in story and 'loading="lazy"' in story and 'width="96" height="72"' in story
     assert "ещё 3 источника" in story
 
@@ -183,7 +182,7 @@ def test_the_lead_sentence_is_the_first_sentence(summary, lead):
 def test_a_topic_page_has_stories_by_day_a_subscribe_box_and_an_activity_chart(reader):
     html = html_of(reader, "/topics/transport")
     assert '<h2 id="day-2026-11-25">25 ноября 2026</h2>' in html
-    assert "В Томск прибыли десять новых троллейбусов" in html
+    assert "троллейбус" in html
     assert 'value="http://news.test/feeds/transport.atom" readonly' in html
     page = lxml.html.fromstring(html)
     svg = page.xpath("//svg")[0]
@@ -208,7 +207,7 @@ def test_a_topic_is_paged_without_repeats(reader, monkeypatch):
 
 
 def test_a_story_page_puts_every_outlets_version_side_by_side(reader, demo):
-    html = html_of(reader, f"/stories/{story_id(demo, 'пересадку печени')}")
+    html = html_of(reader, f"/stories/{story_id(demo, 'печени')}")
     versions = lxml.html.fromstring(html).xpath('//div[@class="versions"]/article')
     outlets = [v.xpath('.//p[@class="outlet"]')[0].text_content() for v in versions]
     assert outlets == ["Томск сегодня первым", "Томь-Экспресс", "Областные вести", "Сибирское время"]  # oldest first
@@ -293,7 +292,7 @@ def every_page(client, service) -> list[tuple[str, int]]:
         ("/search", 200),
         ("/search?q=троллейбус", 200),
         ("/search?q=марсоход", 200),
-        (f"/stories/{story_id(service, 'пересадку печени')}", 200),
+        (f"/stories/{story_id(service, 'печени')}", 200),
         ("/stories/999999", 404),
         ("/digest/x", 400),
     ]
@@ -436,10 +435,10 @@ def test_editorial_actions_and_a_new_day_change_the_pages(reader, demo, clock):
     html_of(reader, "/")
     html_of(reader, "/")
     assert renders(reader) == before + 1
-    action = editing.apply(demo, "editor", "hide_story", story_id=story_id(demo, "пересадку печени"))
-    assert "пересадку печени" not in html_of(reader, "/")
+    action = editing.apply(demo, "editor", "hide_story", story_id=story_id(demo, "печени"))
+    assert "печени" not in html_of(reader, "/")
     editing.undo(demo, "editor", action.id)
-    assert "пересадку печени" in html_of(reader, "/")
+    assert "печени" in html_of(reader, "/")
     clock[0] = NOW + timedelta(days=1)
     assert "Главное сегодня, 26 ноября 2026" in html_of(reader, "/")
 
@@ -487,12 +486,12 @@ def test_many_threads_get_the_same_page(reader):
 
 
 def test_a_write_by_another_process_shows_within_a_second(reader, demo):
-    assert "пересадку печени" in html_of(reader, "/")
+    assert "печени" in html_of(reader, "/")
     worker = Storage(demo.storage.url)  # its own engine and connections, as a worker process has
-    worker.editorial.set_story_hidden(story_id(demo, "пересадку печени"), True, "editor", NOW)
+    worker.editorial.set_story_hidden(story_id(demo, "печени"), True, "editor", NOW)
     worker.close()
     time.sleep(1.1)
-    assert "пересадку печени" not in html_of(reader, "/")
+    assert "печени" not in html_of(reader, "/")
 
 
 def test_the_data_version_is_read_at_most_once_a_second_and_after_each_commit():

@@ -149,9 +149,9 @@ def sense(vector: np.ndarray | None, members: list[np.ndarray | None], rules: St
         return
     stacked = np.stack(known)
     floor = rules.sense_floor
-    yield "w_sense", _above(float((stacked @ vector).max()), floor)
-    centroid = stacked.sum(axis=0)
-    yield "w_sense_story", _above(float(centroid @ vector) / float(np.linalg.norm(centroid)), floor)
+    cosines = stacked @ vector
+    yield "w_sense", _above(float(cosines.max()), floor)
+    yield "w_sense_story", _above(float(cosines.min()), floor)
 
 
 def _above(cosine: float, floor: float) -> float:

@@ -33,6 +33,7 @@ from aggregator.entities import (
 )
 from aggregator.pipeline.dedupe import plan_item_changes
 from aggregator.pipeline.encoder import pack, unpack
+from aggregator.pipeline.headline import lead_of
 from aggregator.pipeline.text import DECISION_CHARS, decision_text
 from aggregator.storage.db import from_db, to_db
 from aggregator.storage.feeds import holder_of, write_feed_update
@@ -225,6 +226,7 @@ class _Member(Protocol):
     topic: str | None
     topic_confidence: float
     topic_locked: bool
+    vector: bytes | None
 
 
 def refresh_story(story: Story) -> None:
@@ -238,9 +240,9 @@ def _refresh_stories(session: Session, story_ids: list[int]) -> None:
     results written by one bulk UPDATE."""
     members: dict[int, list[_Member]] = defaultdict(list)
     for chunk in _chunks(story_ids):
-        query = select(Item.story_id, Item.id, Item.title, Item.published_at, Item.topic, Item.topic_confidence, Item.topic_locked).where(
-            Item.story_id.in_(chunk), Item.hidden.is_(False)
-        )
+        query = select(
+            Item.story_id, Item.id, Item.title, Item.published_at, Item.topic, Item.topic_confidence, Item.topic_locked, Item.vector
+        ).where(Item.story_id.in_(chunk), Item.hidden.is_(False))
         for row in session.execute(query):
             members[row.story_id].append(row)
     if story_ids:
@@ -248,12 +250,12 @@ def _refresh_stories(session: Session, story_ids: list[int]) -> None:
 
 
 def _story_values(members: Sequence[_Member]) -> dict[str, object]:
-    """A story's lead, title, topic, times and count from its visible members (just the
-    count, 0, when it has none)."""
+    """A story's lead (`headline.lead_of`), title, topic, times and count from its visible
+    members (just the count, 0, when it has none)."""
     members = sorted(members, key=lambda m: (m.published_at, m.id or 0))
     if not members:
         return {"item_count": 0}
-    lead = members[0]
+    lead = members[lead_of([m.title for m in members], [unpack(m.vector) for m in members])]
     votes: dict[str, float] = defaultdict(float)
     for member in members:
         if member.topic:
@@ -263,7 +265,7 @@ def _story_values(members: Sequence[_Member]) -> dict[str, object]:
         "lead_item_id": lead.id,
         "title": lead.title,
         "topic": max(votes, key=lambda t: (votes[t], t == lead.topic), default=None),
-        "first_published_at": lead.published_at,
+        "first_published_at": members[0].published_at,
         "updated_at": max(m.published_at for m in members),
     }
 

@@ -50,13 +50,14 @@ class StoryView:
     updated: datetime
     items: tuple[ItemView, ...]
     pinned_until: datetime | None = None
+    lead_id: int | None = None  # the report that leads (`pipeline.headline`); the oldest when not given
 
     def pinned(self, now: datetime) -> bool:
         return self.pinned_until is not None and self.pinned_until > now
 
     @property
     def lead(self) -> ItemView:
-        return self.items[0]
+        return next((item for item in self.items if item.id == self.lead_id), self.items[0])
 
     @property
     def outlets(self) -> tuple[str, ...]:
@@ -129,4 +130,5 @@ def story_view(row: Story) -> StoryView:
         updated=from_db(row.updated_at),
         items=tuple(item_view(m) for m in members),
         pinned_until=from_db(row.pinned_until),
+        lead_id=row.lead_item_id,
     )
