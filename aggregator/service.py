@@ -58,7 +58,8 @@ class Service:
         of story grouping. `aggregator worker` does it before its first claim; the scheduler
         inside `serve` leaves it to the first cycle, so the web answers at once."""
         self.classifier  # noqa: B018 - fitted once, then cached
-        embeddings.available()
+        if self.stories.index.rules.reads_word_vectors:
+            embeddings.available()
         self.stories.encoder.warm_up()
         return self
 

@@ -177,27 +177,31 @@ def synthetic_rows(templates: list[dict], count: int, rnd: random.Random) -> lis
     for number in range(count):
         row = rnd.choice(templates)
         tag = f"Объект{number % 7919}" if rnd.random() < 0.5 else f"Район{number % 1543}"
-        out.append({"title": f"{row['title']} {tag} {rnd.randint(1, 5000)}", "summary": f"{row['summary']} Улица{rnd.randint(1, 20000)}"})
+        title, summary = f"{row['title']} {tag} {rnd.randint(1, 5000)}", f"{row['summary']} Улица{rnd.randint(1, 20000)}"
+        out.append(
+            {"title": title, "summary": summary, "vector": meaning(row)}
+        )  # the template's vector: encoding 100k texts would take hours
     return out
 
 
 def cost_per_item(templates: list[dict], members: int = 100_000, probes: int = 300) -> dict[str, float | int]:
-    """Milliseconds per `place` with `members` synthetic items spread across a 48-hour window."""
+    """Milliseconds per `place` with `members` synthetic items spread across a 48-hour window
+    (with the encoder's vectors, unless BENCH_ENCODER=none)."""
     rnd = random.Random(0)
-    index = StoryIndex(window=timedelta(hours=48))
+    index = StoryIndex(window=timedelta(hours=48), rules=StoryRules.reading(_ENCODER.name))
     step = timedelta(hours=47) / members
     started = time.perf_counter()
     for number, row in enumerate(synthetic_rows(templates, members, rnd)):
-        index.add(StoryMember(number, number // 3, number % 40, START + step * number, row["title"], row["summary"]))
+        index.add(StoryMember(number, number // 3, number % 40, START + step * number, row["title"], row["summary"], row["vector"]))
     loaded = time.perf_counter() - started
     now = START + timedelta(hours=47, minutes=30)
     probe_rows = [rnd.choice(templates) for _ in range(probes)]
     for row in probe_rows[:20]:  # warm the lemma cache, as a running service has it
-        index.place(StoryCandidate(999, now, row["title"], row["summary"]))
+        index.place(StoryCandidate(999, now, row["title"], row["summary"], meaning(row)))
     timings = []
     for row in probe_rows:
         t0 = time.perf_counter()
-        index.place(StoryCandidate(999, now, row["title"], row["summary"]))
+        index.place(StoryCandidate(999, now, row["title"], row["summary"], meaning(row)))
         timings.append((time.perf_counter() - t0) * 1000)
     timings.sort()
     return {
@@ -228,6 +232,7 @@ def run(rules: StoryRules | None = None, cost: bool = True) -> dict:
     return results
 
 
+WORD_VECTOR_FEATURES = ("w_told", "w_tells", "w_untold")
 FIT_SEEDS = (1, 2)
 FIT_ORDERS = ("shuffled", "chronological")
 FIT_C = 3.0  # inverse strength of the L2 penalty
@@ -254,14 +259,16 @@ def decisions(rows: list[dict], extra: list[dict] | None = None) -> tuple[list[d
 
 def fit_rules(evidence: list[dict[str, float]], same: list[bool]) -> StoryRules:
     """Logistic regression of `same` on the evidence (no intercept: `w_bias` is a feature);
-    its coefficients are the weights."""
-    names = sorted(evidence[0])
+    its coefficients are the weights. With the encoder, the word-vector features are left out
+    (they add nothing beside it; see `StoryRules.reads_word_vectors`)."""
+    dropped = WORD_VECTOR_FEATURES if _ENCODER.name != "none" else ()
+    names = sorted(name for name in evidence[0] if name not in dropped)
     matrix = logistic.SparseRows.from_dicts([{i: features[name] for i, name in enumerate(names)} for features in evidence], len(names))
     # two classes: the difference of their weight vectors is the binary model at twice the C given
     coef, _ = logistic.fit(matrix, np.array(same, dtype=np.int64), np.ones(len(same)), 2, FIT_C / 2, intercept=False)
     weights = {name: round(float(w), 2) for name, w in zip(names, coef[:, 1] - coef[:, 0], strict=True)}
     weights["w_bias"] = round(weights["w_bias"] + FIT_SHIFT, 2)
-    return dataclasses.replace(StoryRules(), **weights)
+    return dataclasses.replace(StoryRules(), **weights, **dict.fromkeys(dropped, 0.0))
 
 
 def half(rows: list[dict], which: int, key: str = "story") -> list[dict]:

@@ -93,7 +93,7 @@ class _Entry:
     feed_id: int
     published: datetime
     profile: ItemProfile
-    vector: np.ndarray | None
+    vector: np.ndarray | None  # float16: 768 bytes a member, half of float32 (two days can hold 100k members)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +159,13 @@ class StoryIndex:
         self._advance(member.published)
         if self._latest is not None and member.published < self._latest - self.window:
             return
-        entry = _Entry(member.story_id, member.feed_id, member.published, profile(member.title, member.summary, self.rules), member.vector)
+        entry = _Entry(
+            member.story_id,
+            member.feed_id,
+            member.published,
+            profile(member.title, member.summary, self.rules),
+            None if member.vector is None else member.vector.astype(np.float16),
+        )
         self._rarity.clear()
         self._entries[member.item_id] = entry
         for term in entry.profile.terms:
@@ -306,6 +312,7 @@ class StoryIndex:
         candidate, item, rarity = reading.candidate, reading.item, self._rarity
         profiles = [e.profile for e in near]
         yield "w_bias", 1.0
+        yield from sense(candidate.vector, [e.vector for e in near], self.rules)  # cheap, and rules most stories out
         yield "w_same_feed", float(any(e.feed_id == candidate.feed_id for e in near))
         yield "w_gap", min(abs(e.published - candidate.published) for e in near) / self.window
         yield "w_numbers", max(shared_numbers(reading.numbers, p, rarity) for p in profiles)
@@ -318,7 +325,6 @@ class StoryIndex:
         mentioned = [[name for name in item.names if p.mentions(*name)] for p in profiles]  # our names, by member
         yield "w_names", max(name_rarity(names, rarity) for names in mentioned)
         yield "w_conflict", conflict(item, profiles, mentioned, rarity)
-        yield from sense(candidate.vector, [e.vector for e in near], self.rules)
 
     def _meaning_features(self, reading: _Reading, story_id: int, near: list[_Entry]) -> Iterator[tuple[str, float]]:
         """The evidence from what the words mean: overall term similarity, and how much of
@@ -326,6 +332,9 @@ class StoryIndex:
         item = reading.item
         profiles = [e.profile for e in near]
         yield "w_centroid", similarity(reading.weights, item, self._story_terms[story_id], profiles, self._rarity, self.rules)
+        if not self.rules.reads_word_vectors:  # the sentence encoder tells what they would
+            yield from (("w_told", 0.0), ("w_tells", 0.0), ("w_untold", 0.0))
+            return
         both_ways = [told(item, p, self._rarity, self.rules) for p in profiles]
         yield "w_told", max(ours for ours, _ in both_ways)
         yield "w_tells", mean([theirs for _, theirs in both_ways])

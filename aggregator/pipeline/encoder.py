@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 DIMENSIONS = 384
 LEAD_CHARS = 300  # of the summary after the title: measured in bench.stories (see README)
+BATCH = 16  # texts per call of the engine
 MEMO_SIZE = 4096  # texts remembered per process: one wording often arrives from several outlets
 
 
@@ -72,8 +73,9 @@ class E5Encoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         with _lock:
             missing = list(dict.fromkeys(t for t in texts if t not in _memo))
-            if missing:
-                for text, row in zip(missing, _model(self.threads).query(missing), strict=True):
+            for start in range(0, len(missing), BATCH):  # the engine's working memory grows with its batch
+                chunk = missing[start : start + BATCH]
+                for text, row in zip(chunk, _model(self.threads).query(chunk), strict=True):
                     _memo[text] = row
             rows = [_memo[t] for t in texts]
             for text in texts:

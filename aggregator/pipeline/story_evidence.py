@@ -147,7 +147,7 @@ def sense(vector: np.ndarray | None, members: list[np.ndarray | None], rules: St
         yield "w_sense", 0.0
         yield "w_sense_story", 0.0
         return
-    stacked = np.stack(known)
+    stacked = np.stack(known).astype(np.float32)
     floor = rules.sense_floor
     cosines = stacked @ vector
     yield "w_sense", _above(float(cosines.max()), floor)
