@@ -6,16 +6,13 @@ set-up as `test_reader_pages`; screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from test_reader_pages import LiveSite, launched_chromium, tab
-from werkzeug.serving import make_server
+from browsing import LiveSite, launched_chromium, serving, tab
 
-from aggregator import create_app
 from aggregator.service import Service
 from aggregator.settings import settings_from_dict
 from conftest import NOW, FeedServer, config_dict
@@ -34,15 +31,10 @@ def live_site(tmp_path: Path, classifier, feeds: dict[str, str], poll: bool) -> 
     service = Service(settings_from_dict(config_dict(tmp_path, feeds)), clock=lambda: NOW, classifier=classifier).prepare()
     if poll:
         service.poll(include_all=True)
-    server = make_server("127.0.0.1", 0, create_app(service=service), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield LiveSite(f"http://127.0.0.1:{server.server_port}", service)
+        with serving(service) as live:
+            yield live
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
         service.storage.close()
 
 

@@ -6,14 +6,11 @@ browser, which may reach nothing else, can load them. Screenshots go to test-art
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
-from test_reader_pages import ARTIFACTS, LiveSite, launched_chromium
-from werkzeug.serving import make_server
+from browsing import ARTIFACTS, LiveSite, launched_chromium, serving
 
-from aggregator import create_app
 from aggregator.service import Service
 from aggregator.settings import settings_from_dict
 from conftest import NOW, FeedServer, config_dict
@@ -29,15 +26,10 @@ def pictured_site(tmp_path_factory: pytest.TempPathFactory, classifier) -> Itera
     outlets = serve_sample_feeds(feeds, NOW, local_images=True)
     service = Service(settings_from_dict(config_dict(tmp_path_factory.mktemp("top"), outlets)), clock=lambda: NOW, classifier=classifier)
     service.prepare().poll(include_all=True)
-    server = make_server("127.0.0.1", 0, create_app(service=service), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield LiveSite(f"http://127.0.0.1:{server.server_port}", service), feeds.base
+        with serving(service) as live:
+            yield live, feeds.base
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
         feeds.close()
         service.storage.close()
 

@@ -9,40 +9,23 @@ are refused. Every page is saved as a screenshot under test-artifacts/ for a per
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
+from browsing import LiveSite, Visit, launched_chromium, serving, tab
 
-from aggregator import create_app
 from aggregator.service import Service
-from aggregator.settings import REPO_ROOT, settings_from_dict
+from aggregator.settings import settings_from_dict
 from conftest import NOW, FeedServer, config_dict
 from demo.render import FEEDS_DIR, render_feed, render_text
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ARTIFACTS = REPO_ROOT / "test-artifacts"
 HOSTILE_FEED = Path(__file__).parent / "hostile.rss"
 EXPECTED = json.loads((FEEDS_DIR / "expected.json").read_text(encoding="utf-8"))
 MIME = {"rss2": "application/rss+xml", "atom": "application/atom+xml", "rss1": "application/rdf+xml"}
 TODAY, YESTERDAY = "2026-11-25", "2026-11-24"  # NOW is 17:00 on 25 November in Tomsk
-
-
-@dataclass
-class LiveSite:
-    base: str
-    service: Service
-    story_ids: dict[str, int] = field(default_factory=dict)  # demo story key -> stored story id
-
-    def url(self, path: str) -> str:
-        return self.base + path
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +40,11 @@ def site(tmp_path_factory: pytest.TempPathFactory, classifier) -> Iterator[LiveS
     settings = settings_from_dict(config_dict(tmp_path_factory.mktemp("site"), outlets))
     service = Service(settings, clock=lambda: NOW, classifier=classifier).prepare()
     service.poll(include_all=True)
-    server = make_server("127.0.0.1", 0, create_app(service=service), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield LiveSite(f"http://127.0.0.1:{server.server_port}", service, _story_ids(service))
+        with serving(service) as live:
+            live.story_ids = _story_ids(service)
+            yield live
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
         feeds.close()
         service.storage.close()
 
@@ -80,60 +59,10 @@ def _story_ids(service: Service) -> dict[str, int]:
     }
 
 
-@contextmanager
-def launched_chromium() -> Iterator[object]:
-    """Debian's chromium under Playwright; skips the test, saying why, when either is missing."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")
-    if not CHROMIUM.exists():
-        pytest.skip(f"no chromium at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     with launched_chromium() as launched:
         yield launched
-
-
-@dataclass
-class Visit:
-    """A browser tab on the live site that remembers dialogs and every request it made."""
-
-    page: object
-    site: LiveSite
-    dialogs: list[str] = field(default_factory=list)
-    requests: list[tuple[str, str]] = field(default_factory=list)  # (resource type, url)
-
-    def open(self, path: str) -> object:
-        response = self.page.goto(self.site.url(path))
-        assert response is not None
-        return response
-
-    def scripts_ran(self) -> bool:
-        return self.page.evaluate("typeof window.__xss !== 'undefined'") or bool(self.dialogs)
-
-    def shot(self, name: str) -> Path:
-        ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        return path
-
-
-@contextmanager
-def tab(browser, site: LiveSite, width: int, bypass_csp: bool = False) -> Iterator[Visit]:
-    context = browser.new_context(viewport={"width": width, "height": 800}, locale="ru-RU", bypass_csp=bypass_csp)
-    page = context.new_page()
-    visit = Visit(page, site)
-    page.on("dialog", lambda dialog: (visit.dialogs.append(dialog.message), dialog.dismiss()))
-    page.on("request", lambda request: visit.requests.append((request.resource_type, request.url)))
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(site.base) else route.abort())
-    try:
-        yield visit
-    finally:
-        context.close()
 
 
 @pytest.fixture
