@@ -94,6 +94,14 @@ def test_story_tokens_mark_names_numbers_and_sentence_starts():
     assert by_form["обыграла"].lemma == "обыграть" and by_form["в"].function
 
 
+@pytest.mark.parametrize(
+    ("text", "value"), [("14,5 км", "#14.5"), ("14.5 км", "#14.5"), ("счёт 3:1", "#3:1"), ("1,000,000 рублей", "#1.000.000")]
+)
+def test_a_figure_reads_as_one_value_however_its_decimal_point_is_written(text, value):
+    (number,) = [t for t in passage(text).tokens if t.number]
+    assert number.lemma == value and not number.name and not number.function
+
+
 def test_one_word_is_one_object_wherever_it_appears():
     first, second = passage("Трамваи пошли по новой линии").words, passage("Новые трамваи пошли в депо").words
     assert first[0] is second[1] and first[1] is second[2]

@@ -1,12 +1,14 @@
 """An item's text read once: its words with their lemmas, for every stage that reads words.
 
 `analyse(title, text)` gives an `Analysis`: the headline and the text as `Passage`s. A passage
-is the plain text and its words (`Word`: the form lower-cased with «ё» as «е», its lemma,
-whether it is a function word, and a hyphenated word's parts read alone), and, on first use,
-its tokens as story grouping reads them (`Token`: numbers with their separators, the word as
-written, whether it stands for a name, at a sentence start or in quotes). Passages are
-memoised per distinct text (bounded), so one wording that arrives from several outlets, or
-that topics, search and stories each read, is scanned and lemmatised once.
+is the plain text with two readings, each made on first use: its words (`Word`: the form
+lower-cased with «ё» as «е», its lemma, whether it is a function word, and a hyphenated word's
+parts read alone), which topics and search read, and its tokens (`Token`: numbers with their
+separators, the word as written, whether it stands for a name, at a sentence start or in
+quotes), which story grouping reads. Passages are memoised per distinct text (bounded), so one
+wording that arrives from several outlets, or that topics, search and stories each read, is
+scanned and lemmatised once; an item loaded only to be compared with others never has its
+`words` made.
 
 Which words count is each reader's own choice, made over these: `topic_text` (parts of
 hyphenated words, no numbers), `search_lemmas` (whole words) here, story grouping its stop
@@ -49,9 +51,11 @@ class Word:
 @dataclass(frozen=True, slots=True)
 class Token:
     """A token as story grouping reads it: a number with its separators («14,5», «3:1») or a
-    word of letters (hyphens kept), as `written` and as `form`, with its lemma. `name` says the
-    word stands for a name: quoted, all capitals, or capitalised where a sentence does not start
-    (at a start, only if the dictionary knows it as a name)."""
+    word of letters (hyphens kept), as `written` and as `form`, with its lemma. A number's lemma
+    is its value marked with «#», a decimal comma read as a point («14,5» -> «#14.5»): the same
+    however it is written, never a word's lemma. `name` says the word stands for a name: quoted,
+    all capitals, or capitalised where a sentence does not start (at a start, only if the
+    dictionary knows it as a name)."""
 
     written: str
     form: str
@@ -66,7 +70,11 @@ class Passage:
     """A headline or a text, read once."""
 
     text: str
-    words: tuple[Word, ...]
+
+    @cached_property
+    def words(self) -> tuple[Word, ...]:
+        """Its words with their lemmas (computed on first use)."""
+        return tuple(_word(w.lower().replace("ё", "е")) for w in WORD.findall(self.text))
 
     @cached_property
     def tokens(self) -> tuple[Token, ...]:
@@ -89,8 +97,8 @@ def analyse(title: str, text: str) -> Analysis:
 
 @lru_cache(maxsize=PASSAGES)
 def passage(text: str) -> Passage:
-    """One text's words with their lemmas, memoised per distinct text."""
-    return Passage(text, tuple(_word(w.lower().replace("ё", "е")) for w in WORD.findall(text)))
+    """One text, read (its words, its tokens) on first use of each, memoised per distinct text."""
+    return Passage(text)
 
 
 @lru_cache(maxsize=100_000)  # as many word forms as `lemmas.analyse` keeps; one object a form
@@ -121,7 +129,8 @@ def _story_tokens(text: str) -> Iterator[Token]:
 @lru_cache(maxsize=50_000)  # news repeat their words: one token object per word and position
 def _token(written: str, sentence_start: bool, quoted: bool) -> Token:
     if written[0].isdigit():
-        return Token(sys.intern(written), sys.intern(written), written, False, number=True, name=False)
+        form = sys.intern(written)
+        return Token(form, form, sys.intern("#" + written.replace(",", ".")), False, number=True, name=False)
     form = sys.intern(written.lower().replace("ё", "е"))
     lemma, function = lemma_of(form)
     capital = written[0].isupper() and (not sentence_start or is_proper(form))

@@ -1,4 +1,8 @@
-"""What an item's text says, for story grouping: `profile` reads a title and summary once.
+"""What an item's text says, for story grouping: `profile` reads a title and summary.
+
+It reads the tokens of the item's one analysis (`analysis.passage`: words with their lemmas,
+numbers, names) and chooses among them: which words count (no function or stop words), which
+terms and facts they give.
 
 An item's profile holds its terms weighted for matching (lemmas; stems and news concepts as
 weaker alternatives; title words and names count more), its names with the part that case
@@ -12,7 +16,6 @@ compared for, and the window of stories, are `story_evidence`'s and `cluster`'s.
 
 from __future__ import annotations
 
-import re
 import sys
 import tomllib
 from bisect import bisect_left
@@ -25,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from aggregator.pipeline import embeddings
-from aggregator.pipeline.lemmas import analyse, is_proper
+from aggregator.pipeline.analysis import Token, passage
 
 
 @dataclass(frozen=True)
@@ -162,9 +165,6 @@ def _starts(words: tuple[str, ...], start: str) -> bool:
     return at < len(words) and words[at].startswith(start)
 
 
-TOKEN = re.compile(r"\d+(?:[.,:]\d+)*|[A-Za-zА-Яа-яЁё]+(?:-[A-Za-zА-Яа-яЁё]+)*|[.!?«»\"]")
-SENTENCE_END = frozenset(".!?")
-QUOTES = frozenset('«»"')
 WORDS = tomllib.loads((Path(__file__).resolve().parent.parent / "data" / "story_words.toml").read_text(encoding="utf-8"))
 STOP = frozenset(WORDS["stop"].split())
 CONCEPTS = {lemma: "@" + concept for concept, lemmas in WORDS["concepts"].items() for lemma in lemmas.split()}
@@ -194,39 +194,10 @@ def _float(value: float) -> float:
     return _shared(_FLOATS, value)
 
 
-@dataclass(frozen=True)
-class _Word:
-    surface: str
-    term: str
-    name: bool = False
-    number: bool = False
-    function: bool = False
-
-
-def _words(text: str) -> list[_Word]:
-    """The words of a text with what the decision needs to know about each."""
-    out: list[_Word] = []
-    sentence_start, quoted = True, False
-    for token in TOKEN.findall(text):
-        if token in QUOTES:
-            quoted = not quoted if token == '"' else token == "«"
-        elif token in SENTENCE_END:
-            sentence_start = True
-        else:
-            out.append(_word(token, sentence_start, quoted))
-            sentence_start = False
-    return out
-
-
-@lru_cache(maxsize=50_000)  # news repeat their words: one analysis (and one object) per word and position
-def _word(token: str, sentence_start: bool, quoted: bool) -> _Word:
-    if token[0].isdigit():
-        return _Word(sys.intern(token), sys.intern("#" + token.replace(",", ".")), number=True)
-    surface = sys.intern(token.lower().replace("ё", "е"))  # interned: two days of items repeat their words
-    lemma, function_word = analyse(surface)
-    capital = token[0].isupper() and (not sentence_start or is_proper(surface))
-    name = quoted or capital or (len(token) > 1 and token.isupper())
-    return _Word(surface, lemma, name=name, function=function_word or len(lemma) < 2 or lemma in STOP)
+def _counts(token: Token) -> bool:
+    """Whether a token is a word that carries the item's subject: not a function word, a
+    one-letter word or a stop word (a number always counts)."""
+    return not (token.function or len(token.lemma) < 2 or token.lemma in STOP)
 
 
 def _key(surface: str) -> str:
@@ -234,76 +205,77 @@ def _key(surface: str) -> str:
     return sys.intern(surface[: max(3, min(5, len(surface) - 1))])
 
 
-def _quantities(words: list[_Word]) -> set[tuple[str, str]]:
+def _quantities(tokens: tuple[Token, ...]) -> set[tuple[str, str]]:
     """(unit, value) pairs such as («человек», «#14»): a number and the word after it."""
     out = set()
-    for i, word in enumerate(words):
-        if not word.number or ":" in word.term:
+    for i, token in enumerate(tokens):
+        if not token.number or ":" in token.lemma:
             continue
-        value, j = word.term, i + 1
-        if j < len(words) and words[j].term in SCALE:
-            value, j = value + words[j].term, j + 1
-        if j < len(words) and not words[j].function and not words[j].number:
-            out.add((words[j].term, value))
+        value, j = token.lemma, i + 1
+        if j < len(tokens) and tokens[j].lemma in SCALE:
+            value, j = value + tokens[j].lemma, j + 1
+        if j < len(tokens) and not tokens[j].number and _counts(tokens[j]):
+            out.add((tokens[j].lemma, value))
     return out
 
 
-def _weighted_terms(words: list[_Word], weight: float, rules: StoryRules) -> dict[str, float]:
+def _weighted_terms(words: list[Token], weight: float, rules: StoryRules) -> dict[str, float]:
+    """The terms of the words that count, each at its highest weight."""
     terms: dict[str, float] = {}
     for word in words:
-        if word.function:
-            continue
         boost = weight * (rules.name_boost if word.name else 1.0)
-        extra = [(word.term, _float(boost))]
-        if not word.number and len(word.term) > rules.stem_length:
-            extra.append((sys.intern("~" + word.term[: rules.stem_length]), _float(boost * rules.stem_weight)))
-        if word.term in CONCEPTS:
-            extra.append((CONCEPTS[word.term], _float(weight * rules.concept_weight)))
+        extra = [(word.lemma, _float(boost))]
+        if not word.number and len(word.lemma) > rules.stem_length:
+            extra.append((sys.intern("~" + word.lemma[: rules.stem_length]), _float(boost * rules.stem_weight)))
+        if word.lemma in CONCEPTS:
+            extra.append((CONCEPTS[word.lemma], _float(weight * rules.concept_weight)))
         for term, value in extra:
             terms[term] = max(terms.get(term, 0.0), value)
     return terms
 
 
-def _alternatives(word: _Word, rules: StoryRules) -> tuple[str, ...]:
+def _alternatives(word: Token, rules: StoryRules) -> tuple[str, ...]:
     """The terms under which another item may mention the same word."""
-    out = [word.term]
-    if not word.number and len(word.term) > rules.stem_length:
-        out.append(sys.intern("~" + word.term[: rules.stem_length]))
-    if word.term in CONCEPTS:
-        out.append(CONCEPTS[word.term])
+    out = [word.lemma]
+    if not word.number and len(word.lemma) > rules.stem_length:
+        out.append(sys.intern("~" + word.lemma[: rules.stem_length]))
+    if word.lemma in CONCEPTS:
+        out.append(CONCEPTS[word.lemma])
     return _shared(_TUPLES, tuple(out))
 
 
 @lru_cache(maxsize=1024)  # an item is profiled when placed and again when indexed, a feed later at most
 def profile(title: str, summary: str, rules: StoryRules = StoryRules()) -> ItemProfile:
-    """Weighted terms of one item (title terms count more; names are boosted) and its facts."""
-    title_words, summary_words = _words(title), _words(summary)
+    """Weighted terms of one item (title terms count more; names are boosted) and its facts,
+    read from the tokens of its one analysis (`analysis.passage`)."""
+    title_tokens, summary_tokens = passage(title).tokens, passage(summary).tokens
+    every = title_tokens + summary_tokens
+    title_words, summary_words = [t for t in title_tokens if _counts(t)], [t for t in summary_tokens if _counts(t)]
     terms = _weighted_terms(summary_words, 1.0, rules)
     for term, weight in _weighted_terms(title_words, rules.title_weight, rules).items():
         terms[term] = max(terms.get(term, 0.0), weight)
-    every = title_words + summary_words
     return ItemProfile(
         terms=terms,
-        title_keys=tuple(_alternatives(w, rules) for w in title_words if not w.function),
-        names=_distinct((w.term, _key(w.surface)) for w in every if w.name and not w.function),
-        title_names=_distinct((w.term, _key(w.surface)) for w in title_words if w.name and not w.function),
-        surfaces=tuple(sorted({w.surface for w in every})),
-        lemmas=tuple(sorted({w.term for w in every})),
-        numbers=_distinct(w.term for w in every if w.number),
-        scores=_distinct(w.term for w in every if w.number and ":" in w.term),
-        quantities=_distinct(_quantities(title_words) | _quantities(summary_words)),
-        times_of_day=_distinct(TIMES_OF_DAY[w.surface] for w in every if w.surface in TIMES_OF_DAY),
-        outcomes=_distinct(OUTCOMES[w.term] for w in every if w.term in OUTCOMES),
+        title_keys=tuple(_alternatives(w, rules) for w in title_words),
+        names=_distinct((w.lemma, _key(w.form)) for w in title_words + summary_words if w.name),
+        title_names=_distinct((w.lemma, _key(w.form)) for w in title_words if w.name),
+        surfaces=tuple(sorted({t.form for t in every})),
+        lemmas=tuple(sorted({t.lemma for t in every})),
+        numbers=_distinct(t.lemma for t in every if t.number),
+        scores=_distinct(t.lemma for t in every if t.number and ":" in t.lemma),
+        quantities=_distinct(_quantities(title_tokens) | _quantities(summary_tokens)),
+        times_of_day=_distinct(TIMES_OF_DAY[t.form] for t in every if t.form in TIMES_OF_DAY),
+        outcomes=_distinct(OUTCOMES[t.lemma] for t in every if t.lemma in OUTCOMES),
         meaning=_meaning(title_words, summary_words),
     )
 
 
-def _meaning(title_words: list[_Word], summary_words: list[_Word]) -> Meaning:
+def _meaning(title_words: list[Token], summary_words: list[Token]) -> Meaning:
     seen: dict[str, tuple[str, str, str, bool]] = {}
     for in_title, words in ((True, title_words), (False, summary_words)):
         for w in words:
-            if not (w.function or w.number) and w.term not in seen:
-                seen[w.term] = _shared(_TUPLES, (w.term, w.surface, _key(w.surface) if w.name else "", in_title))
+            if not w.number and w.lemma not in seen:
+                seen[w.lemma] = _shared(_TUPLES, (w.lemma, w.form, _key(w.form) if w.name else "", in_title))
     return Meaning(tuple(seen.values()))
 
 
