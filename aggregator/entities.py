@@ -188,13 +188,14 @@ class StoredItemRef:
 class StoredForUpdate:
     """What storage holds that bears on one feed's new document, read before deciding:
     stored items sharing a guid (this feed) or a canonical URL (any feed) with its items, the
-    article texts kept by those that changed, and which other feed, if any, already has the
-    address this one moved to."""
+    article texts and encoder vectors kept by those that changed, and which other feed, if any,
+    already has the address this one moved to."""
 
     by_guid: Mapping[str, StoredItemRef] = field(default_factory=dict)
     by_url: Mapping[str, StoredItemRef] = field(default_factory=dict)
     full_texts: Mapping[int, str] = field(default_factory=dict)
     moved_url_holder: str | None = None
+    vectors: Mapping[int, np.ndarray] = field(default_factory=dict)  # item id -> the encoder's vector, stored when it was new
 
 
 @dataclass(frozen=True)

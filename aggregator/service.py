@@ -23,6 +23,7 @@ from aggregator.storage import Storage
 from aggregator.storage.retention import Pruned
 
 if TYPE_CHECKING:
+    import numpy as np
     from apscheduler.schedulers.base import BaseScheduler
 
 
@@ -70,15 +71,17 @@ class Service:
     def fit_classifier(self) -> TopicClassifier:
         """Fit on the shipped examples plus every editor's standing topic correction."""
         corrections = [LabelledText(c.title, c.summary, c.topic) for c in self.storage.editorial.corrections()]
-        return TopicClassifier.from_settings(self.settings, corrections)
+        return TopicClassifier.from_settings(self.settings, corrections, encoder=self.stories.encoder)
 
     def reclassify(self, on_batch: Callable[[int], None] | None = None) -> int:
         """Refit, then recompute the topics of every stored item an editor has not set."""
         self.classifier = self.fit_classifier()
         return self.storage.items.reclassify(self.classify_stored, self.clock(), on_batch=on_batch)
 
-    def classify_stored(self, title: str, summary: str, categories: Sequence[str], feed_topic: str | None) -> TopicDecision:
-        return self.classifier.classify(TopicInput(title, summary, tuple(categories), feed_topic))
+    def classify_stored(
+        self, title: str, summary: str, categories: Sequence[str], feed_topic: str | None, vector: np.ndarray | None = None
+    ) -> TopicDecision:
+        return self.classifier.classify(TopicInput(title, summary, tuple(categories), feed_topic, vector))
 
     @property
     def topic_titles(self) -> dict[str, str]:

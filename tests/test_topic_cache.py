@@ -9,6 +9,7 @@ import pytest
 
 from aggregator.pipeline import classify, topic_cache
 from aggregator.pipeline.classify import LabelledText, TopicClassifier, TopicInput
+from aggregator.pipeline.encoder import NoEncoder
 from aggregator.settings import Settings, settings_from_dict
 
 EXAMPLES = [
@@ -34,13 +35,13 @@ def settings(sport_keywords: tuple[str, ...] = ("матч",)) -> Settings:
 def fits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many times the model was fitted (one entry a fit)."""
     done: list[int] = []
-    real = classify.fit_model
+    real = classify.fit_topics
 
-    def counting(rows):
+    def counting(*args):
         done.append(1)
-        return real(rows)
+        return real(*args)
 
-    monkeypatch.setattr(classify, "fit_model", counting)
+    monkeypatch.setattr(classify, "fit_topics", counting)
     return done
 
 
@@ -58,11 +59,23 @@ def test_a_second_start_reads_the_kept_model_instead_of_fitting(tmp_path, fits):
 
 
 def test_a_kept_model_is_the_fitted_one_array_for_array(tmp_path):
-    fitted = build(tmp_path).model
-    kept = build(tmp_path).model
-    assert kept.topics == fitted.topics and kept.names == fitted.names and kept.idf == fitted.idf
-    assert kept.vocabulary == fitted.vocabulary
-    assert (kept.coef == fitted.coef).all() and (kept.intercept == fitted.intercept).all()
+    fitted, kept = build(tmp_path).models, build(tmp_path).models
+    for a, b in ((fitted.words, kept.words), (fitted.meaning, kept.meaning)):
+        assert a is not None and b is not None
+        assert b.topics == a.topics and b.names == a.names and b.idf == a.idf
+        assert b.vocabulary == a.vocabulary
+        assert (b.coef == a.coef).all() and (b.intercept == a.intercept).all()
+    assert (kept.meaning.meaning_coef == fitted.meaning.meaning_coef).all()
+    assert (kept.meaning.meaning_centre == fitted.meaning.meaning_centre).all()
+    assert kept.words is not None and kept.words.meaning_coef is None
+
+
+def test_another_encoder_refits(tmp_path, fits):
+    build(tmp_path)
+    words_only = build(tmp_path, encoder=NoEncoder())
+    build(tmp_path)
+    assert len(fits) == 3
+    assert words_only.models.meaning is None
 
 
 def test_a_new_correction_refits(tmp_path, fits):

@@ -4,10 +4,13 @@ Four kinds of evidence add up to one log-score per topic, and a softmax turns th
 confidences:
 
 - the statistical model: TF-IDF over lemma unigrams and bigrams (headline lemmas once more,
-  marked) with a multinomial logistic regression, fitted at start-up on the examples the
-  project ships (`aggregator/data/labelled_topics.jsonl`), the editors' corrections, and each
-  configured keyword as a tiny example of its topic; fitted once for those inputs and kept on
-  disk (`topic_cache`), so later starts read it;
+  marked) and, when the encoder reads meaning (`[stories] encoder = "e5"`), the item's sentence
+  vector beside them, with a multinomial logistic regression, fitted at start-up on the
+  examples the project ships (`aggregator/data/labelled_topics.jsonl`, their vectors kept in
+  `labelled_topics.e5.npz`), the editors' corrections, and each configured keyword as a tiny
+  example of its topic; fitted once for those inputs and kept on disk (`topic_cache`), so
+  later starts read it. An item without a vector (encoder "none", or stored before the
+  encoder read it) is scored by a words-only model fitted beside it;
 - rules from `config.toml`: keywords in any word form (lemmatised at load; a multi-word keyword
   matches consecutive words; `"слово^2"` doubles a keyword's weight), counted separately in
   the headline and in the summary, and `negative` phrases that rule their topic out;
@@ -27,15 +30,19 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from aggregator.entities import TopicDecision, TopicScore
-from aggregator.pipeline import topic_cache
+from aggregator.pipeline import topic_cache, topic_vectors
+from aggregator.pipeline.encoder import make_encoder
 from aggregator.pipeline.topic_model import (
     CORRECTION_WEIGHT,
     LabelledText,
     LinearModel,
+    TopicModels,
     example_rows,
     fit_model,
     keyword_rows,
@@ -47,6 +54,7 @@ from aggregator.pipeline.topic_text import ItemText, item_text
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from aggregator.pipeline.encoder import Encoder
     from aggregator.settings import Settings
 
 __all__ = ["LabelledText", "TopicClassifier", "TopicInput"]  # LabelledText: the examples' type, defined with the model
@@ -72,6 +80,7 @@ class TopicInput:
     summary: str
     categories: tuple[str, ...] = ()  # the feed's own <category> values
     feed_topic: str | None = None  # per-feed topic hint from config
+    vector: np.ndarray | None = field(default=None, compare=False)  # the encoder's unit vector of the title and lead
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,9 @@ class Evidence:
     vetoes: Mapping[str, tuple[str, ...]]  # topic -> negative phrases found
     categories: Mapping[str, tuple[str, ...]]  # topic -> the item's categories naming it
     feed_topic: str | None
+    reader: LinearModel | None  # the model that read the item: with its vector when it has one
     weights: dict[int, float]  # the model's features of the item
+    meaning: Mapping[str, float]  # what the item's vector added to each topic's logit ({} when not read)
     model: Mapping[str, float]  # log-probabilities of the topics the model knows
 
 
@@ -95,7 +106,7 @@ class TopicClassifier:
         topics: Mapping[str, str],
         rules: Iterable[Rule],
         categories: Mapping[str, Iterable[str]],
-        model: LinearModel | None,
+        model: TopicModels | LinearModel | None,
         min_confidence: float = 0.2,
         secondary_ratio: float = 0.5,
     ) -> None:
@@ -103,7 +114,8 @@ class TopicClassifier:
         self._config_order = {slug: i for i, slug in enumerate(self.topics)}  # breaks ties between equal scores
         self.rules = RuleIndex(rules)
         self.category_topics = {name.casefold(): tuple(slugs) for name, slugs in categories.items()}
-        self.model = model
+        self.models = model if isinstance(model, TopicModels) else TopicModels(model)
+        self.model = self.models.words  # the words-only model
         self.min_confidence = min_confidence
         self.secondary_ratio = secondary_ratio
 
@@ -116,10 +128,12 @@ class TopicClassifier:
         shipped: Iterable[LabelledText] | None = None,
         features: str = FEATURES,
         model_folder: Path | None = None,
+        encoder: Encoder | None = None,
     ) -> TopicClassifier:
         """Compile the config's rules; the model fitted on the shipped examples (or `shipped`) plus
         corrections, or the same model kept from an earlier start (`topic_cache`, in `model_folder`,
-        by default beside the database). `features` names the version of the model's features."""
+        by default beside the database). `features` names the version of the model's features;
+        `encoder` reads the examples' meaning (by default the one `[stories] encoder` names)."""
         rules: list[Rule] = []
         categories: dict[str, list[str]] = {}
         for slug, topic in settings.topics.items():
@@ -128,9 +142,12 @@ class TopicClassifier:
                 categories.setdefault(name.casefold(), []).append(slug)
         shipped = None if shipped is None else list(shipped)
         corrections = list(corrections)
-        key = topic_cache.model_key(settings.topics, topic_cache.examples_bytes(shipped), corrections, features)
+        if encoder is None:
+            encoder = make_encoder(settings.stories.encoder, settings.stories.encoder_threads)
+        meaning = topic_vectors.identity(encoder)
+        key = topic_cache.model_key(settings.topics, topic_cache.examples_bytes(shipped), corrections, features, meaning)
         folder = topic_cache.model_folder(settings) if model_folder is None else model_folder
-        model = topic_cache.kept_model(folder, key, lambda: fit_topics(settings, corrections, shipped))
+        model = topic_cache.kept_model(folder, key, lambda: fit_topics(settings, corrections, shipped, encoder))
         return cls(
             {slug: topic.title for slug, topic in settings.topics.items()},
             rules,
@@ -169,6 +186,7 @@ class TopicClassifier:
             "categories": list(evidence.categories.get(slug, ())),
             "feed_hint": evidence.feed_topic == slug,
             "model": round(math.exp(evidence.model[slug]), 4) if slug in evidence.model else None,
+            "meaning": round(evidence.meaning[slug], 4) if slug in evidence.meaning else None,
             "terms": self._terms(evidence, slug),
         }
 
@@ -183,15 +201,19 @@ class TopicClassifier:
                 vetoes.setdefault(rule.topic, []).append(rule.written)
             else:
                 hits.setdefault(rule.topic, []).append((rule, title_hit))
-        weights = self.model.weights(text.features) if self.model else {}
-        model = self.model.log_probabilities(weights) if self.model else {}
+        reader = self.models.for_item(item.vector)
+        weights = reader.weights(text.features) if reader else {}
+        meaning = reader.meaning(item.vector) if reader else None
+        model = reader.log_probabilities(weights, meaning) if reader else {}
         return Evidence(
             text,
             {slug: tuple(h) for slug, h in hits.items()},
             {slug: tuple(v) for slug, v in vetoes.items()},
             self._categories(item.categories),
             item.feed_topic if item.feed_topic in self.topics else None,
+            reader,
             weights,
+            {} if reader is None or meaning is None else dict(zip(reader.topics, meaning.tolist(), strict=True)),
             {slug: value for slug, value in model.items() if slug in self.topics},
         )
 
@@ -265,19 +287,28 @@ class TopicClassifier:
         return tuple(reasons)
 
     def _terms(self, evidence: Evidence, slug: str, limit: int = 5) -> list[list[Any]]:
-        if self.model is None or slug not in self.model.topics:
+        if evidence.reader is None or slug not in evidence.reader.topics:
             return []
-        return self.model.strongest_terms(evidence.weights, slug, limit)
+        return evidence.reader.strongest_terms(evidence.weights, slug, limit)
 
 
-def fit_topics(settings: Settings, corrections: Iterable[LabelledText], shipped: Iterable[LabelledText] | None) -> LinearModel | None:
-    """Fit the model on the shipped examples (or `shipped`), the corrections and the keywords of the topics they teach."""
+def fit_topics(
+    settings: Settings, corrections: Iterable[LabelledText], shipped: Iterable[LabelledText] | None, encoder: Encoder
+) -> TopicModels:
+    """Fit the models on the shipped examples (or `shipped`), the corrections and the keywords of
+    the topics they teach: words only, and, when `encoder` reads meaning, words and vectors."""
+    shipped, corrections = load_examples() if shipped is None else list(shipped), list(corrections)
+    shipped_vectors, correction_vectors = (
+        topic_vectors.example_vectors(shipped, encoder),
+        topic_vectors.example_vectors(corrections, encoder),
+    )
     rows = [
-        *example_rows(load_examples() if shipped is None else shipped, settings.topics),
-        *example_rows(corrections, settings.topics, CORRECTION_WEIGHT),
+        *example_rows(shipped, settings.topics, vectors=shipped_vectors),
+        *example_rows(corrections, settings.topics, CORRECTION_WEIGHT, correction_vectors),
     ]
-    learned = {topic for _, topic, _ in rows}
+    learned = {row.topic for row in rows}
     rows += keyword_rows({slug: t.keywords for slug, t in settings.topics.items() if slug in learned})
-    model = fit_model(rows)
-    log.info("topic model fitted on %d rows for %d topics", len(rows), len(learned))
-    return model
+    words = fit_model(rows)
+    meaning = fit_model(rows, meaning=True) if shipped_vectors is not None else None
+    log.info("topic model fitted on %d rows for %d topics%s", len(rows), len(learned), " (words, and words with meaning)" * bool(meaning))
+    return TopicModels(words, meaning)

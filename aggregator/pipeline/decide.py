@@ -175,7 +175,7 @@ def _new_items(items: Sequence[ItemData], feed: FeedForUpdate, judges: Judges) -
     new items in one batch."""
     items = sorted(items, key=lambda new: new.published)
     for item, vector in zip(items, meanings(items, judges.encoder), strict=True):
-        decision = judges.classifier.classify(_topic_input(item, feed))
+        decision = judges.classifier.classify(_topic_input(item, feed, vector))
         lemmas = search_lemmas(item, item.full_text)
         if is_sponsored(item, judges.sponsored):
             yield NewItemIntent(item, decision, lemmas, sponsored=True, vector=vector)
@@ -194,9 +194,12 @@ def _updated_item(
     item_id: int, item: ItemData, feed: FeedForUpdate, stored: StoredForUpdate, classifier: TopicClassifier
 ) -> ItemUpdateIntent:
     """A changed item keeps the article text it had (articles are fetched for new items only);
-    its topics are decided on that text where the source is read in full."""
+    its topics are decided on that text where the source is read in full, and on the vector
+    stored when it was new."""
     kept = stored.full_texts.get(item_id)
-    decision = classifier.classify(_topic_input(replace(item, full_text=kept) if feed.full_text else item, feed))
+    decision = classifier.classify(
+        _topic_input(replace(item, full_text=kept) if feed.full_text else item, feed, stored.vectors.get(item_id))
+    )
     return ItemUpdateIntent(item_id, replace(item, full_text=kept), decision, search_lemmas(item, kept))
 
 
@@ -209,6 +212,6 @@ def _story_candidate(item: ItemData, feed: FeedForUpdate, vector: np.ndarray | N
     return StoryCandidate(feed.id, item.published, item.title, decision_text(item.summary, item.full_text), vector)
 
 
-def _topic_input(item: ItemData, feed: FeedForUpdate) -> TopicInput:
+def _topic_input(item: ItemData, feed: FeedForUpdate, vector: np.ndarray | None) -> TopicInput:
     summary = decision_text(item.summary, item.full_text)
-    return TopicInput(title=item.title, summary=summary, categories=item.categories, feed_topic=feed.topic_hint)
+    return TopicInput(title=item.title, summary=summary, categories=item.categories, feed_topic=feed.topic_hint, vector=vector)

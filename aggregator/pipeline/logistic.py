@@ -22,7 +22,7 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["SparseRows", "fit"]
+__all__ = ["SparseBesideDense", "SparseRows", "fit"]
 
 MEMORY = 10  # (step, gradient change) pairs L-BFGS keeps
 ARMIJO = 1e-4  # the sufficient decrease a step must achieve
@@ -62,6 +62,25 @@ class SparseRows:
         return np.argsort(self.columns, kind="stable")
 
 
+@dataclass(frozen=True)
+class SparseBesideDense:
+    """Sparse columns followed by dense ones (a sentence vector per row, say), as one matrix."""
+
+    sparse: SparseRows
+    dense: np.ndarray  # (height, dense width)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.sparse.shape[0], self.sparse.shape[1] + self.dense.shape[1]
+
+    def dot(self, right: np.ndarray) -> np.ndarray:
+        width = self.sparse.shape[1]
+        return self.sparse.dot(right[:width]) + self.dense @ right[width:]
+
+    def transposed_dot(self, right: np.ndarray) -> np.ndarray:
+        return np.vstack([self.sparse.transposed_dot(right), self.dense.T @ right])
+
+
 def _sum_by(groups: np.ndarray, products: np.ndarray, size: int) -> np.ndarray:
     """Rows of `products` summed by their (sorted) group."""
     out = np.zeros((size, products.shape[1]))
@@ -72,7 +91,7 @@ def _sum_by(groups: np.ndarray, products: np.ndarray, size: int) -> np.ndarray:
 
 
 def fit(
-    matrix: SparseRows,
+    matrix: SparseRows | SparseBesideDense,
     labels: np.ndarray,
     sample_weights: np.ndarray,
     classes: int,

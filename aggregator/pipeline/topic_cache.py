@@ -3,9 +3,9 @@
 `kept_model` returns the model stored under a key when the file holds that key, else fits
 it (`fit`) and stores it. The key (`model_key`) is a hash of everything the fit reads: the
 topics' config, the labelled examples, the editors' corrections, the version of the features
-the caller asks for, this file format, the code of the modules that turn text into features and
+the caller asks for, which encoder read the examples' meaning (and how), this file format, the code of the modules that turn text into features and
 fit the model, and the lemmatiser's version. One file per folder (`topic-model.npz`, plain
-numpy arrays, no pickle): a changed input writes over it. A missing, stale, unreadable or
+numpy arrays, no pickle; the words-only model and the one that also reads meaning): a changed input writes over it. A missing, stale, unreadable or
 corrupt file means a fit, never a failure; a folder that cannot be written is logged and
 the fit used. Writers write a temporary file and rename it, so a reader sees a whole file.
 
@@ -29,17 +29,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlalchemy.engine import make_url
 
-from aggregator.pipeline import analysis, lemmas, logistic, topic_model, topic_rules, topic_text
-from aggregator.pipeline.topic_model import LabelledText, LinearModel
+from aggregator.pipeline import analysis, lemmas, logistic, topic_model, topic_rules, topic_text, topic_vectors
+from aggregator.pipeline.topic_model import LabelledText, LinearModel, TopicModels
 
 if TYPE_CHECKING:
     from aggregator.settings import Settings, TopicSettings
 
 log = logging.getLogger(__name__)
 
-FILE_FORMAT = "1"  # of the arrays in the file; bump when they change
+FILE_FORMAT = "2"  # of the arrays in the file; bump when they change
 FILE_NAME = "topic-model.npz"
-FIT_MODULES = (topic_model, logistic, topic_text, topic_rules, analysis, lemmas)  # their code decides the fit
+FIT_MODULES = (topic_model, logistic, topic_text, topic_rules, analysis, lemmas, topic_vectors)  # their code decides the fit
 MORPHOLOGY = ("pymorphy3", "pymorphy3-dicts-ru")  # their versions decide the lemmas
 
 
@@ -53,12 +53,16 @@ def model_folder(settings: Settings) -> Path:
     return Path(home) / "aggregator"
 
 
-def model_key(topics: Mapping[str, TopicSettings], examples: bytes, corrections: Iterable[LabelledText], features: str) -> str:
-    """A hash of everything a fit reads (see the module's docstring)."""
+def model_key(
+    topics: Mapping[str, TopicSettings], examples: bytes, corrections: Iterable[LabelledText], features: str, meaning: str | None
+) -> str:
+    """A hash of everything a fit reads (see the module's docstring); `meaning`: the encoder's
+    `topic_vectors.identity`, None when meaning is not read."""
     digest = hashlib.sha256()
     parts = [
         FILE_FORMAT.encode(),
         features.encode(),
+        json.dumps(meaning).encode(),
         json.dumps([[slug, topic.model_dump(mode="json")] for slug, topic in topics.items()], ensure_ascii=False).encode(),
         examples,
         json.dumps([[c.title, c.summary, c.topic, list(c.also)] for c in corrections], ensure_ascii=False).encode(),
@@ -78,53 +82,65 @@ def examples_bytes(examples: Iterable[LabelledText] | None) -> bytes:
     return json.dumps([[e.title, e.summary, e.topic, list(e.also)] for e in examples], ensure_ascii=False).encode()
 
 
-def kept_model(folder: Path, key: str, fit: Callable[[], LinearModel | None]) -> LinearModel | None:
-    """The model kept in `folder` under `key`, else `fit()` (kept there for the next start)."""
+def kept_model(folder: Path, key: str, fit: Callable[[], TopicModels]) -> TopicModels:
+    """The models kept in `folder` under `key`, else `fit()` (kept there for the next start)."""
     path = folder / FILE_NAME
-    found, model = read_model(path, key)
-    if found:
+    models = read_model(path, key)
+    if models is not None:
         log.info("topic model read from %s", path)
-        return model
-    model = fit()
-    write_model(path, key, model)
-    return model
+        return models
+    models = fit()
+    write_model(path, key, models)
+    return models
 
 
-def read_model(path: Path, key: str) -> tuple[bool, LinearModel | None]:
-    """(True, the model) when `path` holds a whole model stored under `key`; (False, None) otherwise."""
+def read_model(path: Path, key: str) -> TopicModels | None:
+    """The models when `path` holds whole ones stored under `key`; None otherwise."""
     try:
         with path.open("rb") as file, np.load(file, allow_pickle=False) as arrays:  # our handle: closed on any error
             if str(arrays["key"]) != key:
-                return False, None
-            if bool(arrays["empty"]):
-                return True, None
-            return True, _model(arrays)
+                return None
+            return TopicModels(_model(arrays, "words."), _model(arrays, "meaning."))
     except FileNotFoundError:
-        return False, None
+        return None
     except Exception as exc:  # noqa: BLE001 - any unreadable file (truncated, foreign, old) is only a refit
         log.warning("topic model file %s is unreadable (%s: %s); fitting again", path, type(exc).__name__, exc)
-        return False, None
+        return None
 
 
-def _model(arrays: Mapping[str, np.ndarray]) -> LinearModel:
-    topics, names = tuple(arrays["topics"].tolist()), tuple(arrays["names"].tolist())
-    coef, intercept, idf = arrays["coef"], arrays["intercept"], arrays["idf"]
+def _model(arrays: Mapping[str, np.ndarray], prefix: str) -> LinearModel | None:
+    if bool(arrays[prefix + "empty"]):
+        return None
+    topics, names = tuple(arrays[prefix + "topics"].tolist()), tuple(arrays[prefix + "names"].tolist())
+    coef, intercept, idf = arrays[prefix + "coef"], arrays[prefix + "intercept"], arrays[prefix + "idf"]
     if coef.shape != (len(names), len(topics)) or intercept.shape != (len(topics),) or idf.shape != (len(names),):
         raise ValueError("arrays of mismatched shapes")
-    return LinearModel(topics, {name: i for i, name in enumerate(names)}, names, tuple(idf.tolist()), coef, intercept)
+    centre, meaning = (
+        (arrays[prefix + "meaning_centre"], arrays[prefix + "meaning_coef"]) if prefix + "meaning_coef" in arrays else (None, None)
+    )
+    if meaning is not None and (centre is None or meaning.shape != (*centre.shape, len(topics))):
+        raise ValueError("meaning arrays of mismatched shapes")
+    return LinearModel(topics, {name: i for i, name in enumerate(names)}, names, tuple(idf.tolist()), coef, intercept, centre, meaning)
 
 
-def write_model(path: Path, key: str, model: LinearModel | None) -> None:
-    """Store the model under `key`: a temporary file renamed over `path`. Failing to is logged, not raised."""
-    arrays = {"key": np.array(key), "empty": np.array(model is None)}
+def _arrays(model: LinearModel | None, prefix: str) -> dict[str, np.ndarray]:
+    arrays = {prefix + "empty": np.array(model is None)}
     if model is not None:
         arrays |= {
-            "topics": np.array(model.topics, dtype=str),
-            "names": np.array(model.names, dtype=str),
-            "idf": np.array(model.idf, dtype=np.float64),
-            "coef": model.coef,
-            "intercept": model.intercept,
+            prefix + "topics": np.array(model.topics, dtype=str),
+            prefix + "names": np.array(model.names, dtype=str),
+            prefix + "idf": np.array(model.idf, dtype=np.float64),
+            prefix + "coef": model.coef,
+            prefix + "intercept": model.intercept,
         }
+    if model is not None and model.meaning_centre is not None and model.meaning_coef is not None:
+        arrays |= {prefix + "meaning_centre": model.meaning_centre, prefix + "meaning_coef": model.meaning_coef}
+    return arrays
+
+
+def write_model(path: Path, key: str, models: TopicModels) -> None:
+    """Store the models under `key`: a temporary file renamed over `path`. Failing to is logged, not raised."""
+    arrays = {"key": np.array(key), **_arrays(models.words, "words."), **_arrays(models.meaning, "meaning.")}
     try:
         _write_whole(path, arrays)
     except OSError as exc:

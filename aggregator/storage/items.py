@@ -59,7 +59,7 @@ class ItemStore:
             by_guid, by_url = stored_refs(session, feed_id, items)
             changed = [item_id for item_id, _ in plan_item_changes(feed_id, items, by_guid, by_url).updated]
             holder = holder_of(session, moved_to, feed_id) if moved_to else None
-            return StoredForUpdate(by_guid, by_url, stored_full_texts(session, changed), holder)
+            return StoredForUpdate(by_guid, by_url, stored_full_texts(session, changed), holder, stored_vectors(session, changed))
 
     def reclassify(self, classify: Classify, now: datetime, batch: int = 500, on_batch: Callable[[int], None] | None = None) -> int:
         """Recompute the topics of every stored item an editor has not set (see `reclassify`)."""
@@ -93,7 +93,8 @@ class ItemStore:
         return held
 
 
-Classify = Callable[[str, str, Sequence[str], str | None], TopicDecision]  # title, summary, categories, feed hint
+# title, summary, categories, feed hint, the encoder's stored vector
+Classify = Callable[[str, str, Sequence[str], str | None, np.ndarray | None], TopicDecision]
 
 
 def stored_refs(session: Session, feed_id: int, items: Iterable[ItemData]) -> tuple[dict[str, StoredItemRef], dict[str, StoredItemRef]]:
@@ -292,6 +293,15 @@ def stored_full_texts(session: Session, item_ids: Sequence[int]) -> dict[int, st
     return found
 
 
+def stored_vectors(session: Session, item_ids: Sequence[int]) -> dict[int, np.ndarray]:
+    """The encoder vectors stored for these items (those that have one)."""
+    found: dict[int, np.ndarray] = {}
+    for chunk in _chunks(item_ids):
+        query = select(Item.id, Item.vector).where(Item.id.in_(chunk), Item.vector.is_not(None))
+        found.update((row.id, vector) for row in session.execute(query) if (vector := unpack(row.vector)) is not None)
+    return found
+
+
 def lock_story_placement(session: Session, feed_id: int) -> None:
     """Make this transaction the only one placing items into stories until it ends, so two
     pollers never start two stories for one event: an advisory lock on PostgreSQL; on SQLite,
@@ -326,7 +336,7 @@ def reclassify(
     while True:
         with sessions() as session:
             query = (
-                select(Item.id, Item.title, Item.summary, Item.full_text, Item.categories, Feed.topic_hint)
+                select(Item.id, Item.title, Item.summary, Item.full_text, Item.categories, Feed.topic_hint, Item.vector)
                 .join(Feed, Item.feed_id == Feed.id)
                 .where(Item.id > last_id, Item.topic_locked.is_(False))
                 .order_by(Item.id)
@@ -336,7 +346,8 @@ def reclassify(
         if not rows:
             return done
         decisions = {
-            row.id: classify(row.title, decision_text(row.summary, row.full_text), row.categories or (), row.topic_hint) for row in rows
+            row.id: classify(row.title, decision_text(row.summary, row.full_text), row.categories or (), row.topic_hint, unpack(row.vector))
+            for row in rows
         }
         _write_topics(sessions, decisions, now)
         last_id, done = rows[-1].id, done + len(rows)
