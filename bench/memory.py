@@ -10,7 +10,7 @@ from __future__ import annotations
 from bench.common import Row, run_child
 from bench.fleet import get_fleet
 
-TARGET_MB = 250.0
+TARGET_MB = 300.0  # 250 before the sentence encoder; issue 15 grants its model (about 46 MB) and its working memory
 
 
 def run(quick: bool = False) -> dict:
