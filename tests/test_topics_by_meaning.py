@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from aggregator import create_app
-from aggregator.pipeline import topic_vectors
+from aggregator.pipeline import logistic, topic_vectors
 from aggregator.pipeline.classify import LabelledText, TopicClassifier, TopicInput
 from aggregator.pipeline.encoder import E5Encoder, item_text
 from aggregator.settings import REPO_ROOT, settings_from_dict
@@ -143,3 +143,17 @@ def test_a_missing_vectors_file_is_noticed_and_the_classifier_still_reads_meanin
     assert any("is missing" in message for message in caplog.messages)
     assert classifier.models.meaning is not None
     assert classifier.classify(read("Футболисты сыграли вничью", "")).primary == "sport"
+
+
+def test_vectors_beside_the_words_are_fitted_as_ordinary_columns():
+    rng = np.random.default_rng(7)
+    sparse = [{0: 1.0}, {1: 0.5, 2: 0.5}, {0: 0.3, 2: 0.7}, {1: 1.0}, {2: 1.0}, {0: 0.6, 1: 0.4}]
+    dense = rng.normal(size=(len(sparse), 4))
+    labels, weights = np.array([0, 1, 2, 0, 1, 2]), np.ones(len(sparse))
+    together = logistic.SparseRows.from_dicts(
+        [row | {3 + j: float(x) for j, x in enumerate(d)} for row, d in zip(sparse, dense, strict=True)], 7
+    )
+    beside = logistic.SparseBesideDense(logistic.SparseRows.from_dicts(sparse, 3), dense)
+    assert beside.shape == together.shape
+    expected, got = logistic.fit(together, labels, weights, 3, 1.0), logistic.fit(beside, labels, weights, 3, 1.0)
+    assert np.allclose(got[0], expected[0], atol=1e-6) and np.allclose(got[1], expected[1], atol=1e-6)

@@ -1,6 +1,7 @@
 """Multinomial logistic regression with an L2 penalty, fitted by L-BFGS on sparse rows.
 
-The topic model (`topic_model`) is TF-IDF features with this regression on top. It is fitted
+The topic model (`topic_model`) is TF-IDF features (and, beside them, a dense block: the
+sentence encoder's vector, `SparseBesideDense`) with this regression on top. It is fitted
 with numpy alone: scikit-learn and scipy would add about 100 MB to every process that fits
 (the poller, `aggregator worker`, a web worker refitting after an editor's correction), which
 is 40% of the memory a whole poll cycle may use.

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlalchemy.engine import make_url
 
-from aggregator.pipeline import analysis, lemmas, logistic, topic_model, topic_rules, topic_text, topic_vectors
+from aggregator.pipeline import analysis, encoder, lemmas, logistic, topic_model, topic_rules, topic_text, topic_vectors
 from aggregator.pipeline.topic_model import LabelledText, LinearModel, TopicModels
 
 if TYPE_CHECKING:
@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 FILE_FORMAT = "2"  # of the arrays in the file; bump when they change
 FILE_NAME = "topic-model.npz"
-FIT_MODULES = (topic_model, logistic, topic_text, topic_rules, analysis, lemmas, topic_vectors)  # their code decides the fit
+# their code decides the fit (`encoder`: what of an example is encoded)
+FIT_MODULES = (topic_model, logistic, topic_text, topic_rules, analysis, lemmas, topic_vectors, encoder)
 MORPHOLOGY = ("pymorphy3", "pymorphy3-dicts-ru")  # their versions decide the lemmas
 
 
