@@ -96,6 +96,17 @@ def test_topics_by_meaning_survive_an_edited_item_and_reclassify(tmp_path, feed_
     assert topics() == expected
 
 
+def test_the_explanation_of_an_item_reads_the_meaning_its_topic_came_from(tmp_path, feed_server, make_service):
+    """An editor asking why an item has its topic is shown the model that gave it, vector included."""
+    service = make_service(settings_from_dict(config_dict(tmp_path, {"Смысл": feed_server.serve("/meaning.xml", paraphrase_feed())})))
+    site = create_app(service=service).test_client()
+    service.poll(include_all=True)
+    for item in site.get("/api/items").json["items"]:
+        why = site.get(f"/api/items/{item['id']}/explain").json["explanation"]
+        assert why["primary"] == item["topic"]
+        assert why["per_topic"][item["topic"]]["meaning"] is not None, why
+
+
 EXAMPLES = [
     LabelledText("Хоккеисты выиграли матч у гостей", "Команда забросила три шайбы.", "sport"),
     LabelledText("Театр показал премьеру спектакля", "Зрители аплодировали стоя.", "culture"),

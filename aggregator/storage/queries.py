@@ -16,10 +16,12 @@ from collections.abc import Callable, Hashable, Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload, sessionmaker
 
 from aggregator.errors import InvalidRequest, NotFound
+from aggregator.pipeline.encoder import unpack
 from aggregator.storage.db import from_db, to_db
 from aggregator.storage.models import EditorialAction, Feed, Item, ItemTopic, Story
 from aggregator.storage.search import SearchResults, matching_items
@@ -64,13 +66,13 @@ class Reads:
         with self._sessions() as session:
             return [item_view(row) for row in session.scalars(query)]
 
-    def item_for_explanation(self, item_id: int) -> tuple[ItemView, str | None]:
-        """An item (hidden ones too) and its feed's topic hint."""
+    def item_for_explanation(self, item_id: int) -> tuple[ItemView, str | None, np.ndarray | None]:
+        """An item (hidden ones too), its feed's topic hint and the encoder's vector stored with it."""
         with self._sessions() as session:
             row = session.get(Item, item_id, options=[selectinload(Item.feed), selectinload(Item.topics)])
             if row is None:
                 raise NotFound(f"no item {item_id}")
-            return item_view(row), row.feed.topic_hint
+            return item_view(row), row.feed.topic_hint, unpack(row.vector)
 
     def stories_page(self, limit: int, cursor: str | None = None, topic: str | None = None) -> Page[StoryView]:
         """Visible stories, most recently updated first, optionally those with an item of `topic`."""

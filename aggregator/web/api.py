@@ -43,10 +43,10 @@ def items() -> ResponseReturnValue:
 
 @bp.get("/items/<int:item_id>/explain")
 def explain(item_id: int) -> ResponseReturnValue:
-    """Why the item has its topic: rules, hints and the strongest model terms."""
+    """Why the item has its topic: rules, hints, the strongest model terms and what its meaning added."""
     svc = service()
-    item, feed_topic = svc.storage.reads.item_for_explanation(item_id)
-    why = svc.classifier.explain(TopicInput(item.title, item.summary, item.categories, feed_topic))
+    item, feed_topic, vector = svc.storage.reads.item_for_explanation(item_id)
+    why = svc.classifier.explain(TopicInput(item.title, item.summary, item.categories, feed_topic, vector=vector))
     return {"item": item_json(item), "set_by_editor": item.topic_locked, "explanation": why}
 
 
