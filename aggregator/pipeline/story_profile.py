@@ -110,18 +110,25 @@ WITH_SENSE = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, eq=False, slots=True)
 class Meaning:
     """The content words of an item for comparing meanings: one (lemma, form as written, name
-    key or "" when not a name, whether in the title) per distinct lemma."""
+    key or "" when not a name, whether in the title) per distinct lemma.
+
+    Hashed and compared by identity: `closeness` asks the caches of vectors and rows four times
+    per comparison, and by value each asking hashed and compared every word (3.6 µs for a text
+    of 50 words, against 0.07 µs)."""
 
     words: tuple[tuple[str, str, str, bool], ...]
 
     def vectors(self) -> np.ndarray:
         """One unit row per word (zeros for a word the vectors do not know)."""
-        rows = [embeddings.vector(form, lemma) for lemma, form, _, _ in self.words]
-        zero = np.zeros(embeddings.DIMENSIONS, dtype=np.float32)
-        return np.stack([zero if row is None else row for row in rows]) if rows else np.zeros((0, embeddings.DIMENSIONS), np.float32)
+        rows = np.zeros((len(self.words), embeddings.DIMENSIONS), np.float32)
+        for i, (lemma, form, _, _) in enumerate(self.words):
+            row = embeddings.vector(form, lemma)
+            if row is not None:
+                rows[i] = row
+        return rows
 
 
 @dataclass(frozen=True, eq=False, slots=True)
