@@ -12,9 +12,11 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import tomllib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self, TextIO
 
@@ -203,3 +205,122 @@ def run_child(module: str, *args: str, env: dict[str, str] | None = None, timeou
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"{module} {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(lines[-1])
+
+
+class FreshFeedServer:
+    """Feeds that bring new items on every fetch, served from a thread of this process.
+
+    `/feeds/<n>.xml` holds the newest `window` items of feed n (the first fetch fills the
+    window); every later fetch adds `fresh` items that were never told before, dated at that
+    fetch, so each poll cycle has real new items to read, classify and place. About a third
+    retell one of a few events shared by all feeds in that round of fetches (stories form
+    across outlets), the rest are the outlet's own; texts are drawn as `bench.corpus` draws
+    them. No ETag, so there is never a 304. `new_items` counts the items handed out so far.
+    """
+
+    first = 1000  # feed numbers (and outlets) after those of `FeedServerProcess`
+
+    def __init__(self, feeds: int, window: int, fresh: int, seed: int = SEED) -> None:
+        from http.server import ThreadingHTTPServer
+
+        self.feeds, self.window, self.fresh, self.seed = feeds, window, fresh, seed
+        self._told: dict[int, list[dict]] = {n: [] for n in range(self.first, self.first + feeds)}
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _fresh_handler(self))
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, name="fresh-feeds", daemon=True).start()
+
+    def feed_list(self) -> list[tuple[str, str]]:
+        from bench.corpus import outlet
+
+        return [(outlet(n)[1], f"{self.base}/feeds/{n}.xml") for n in self._told]
+
+    @property
+    def new_items(self) -> int:
+        with self._lock:
+            return sum(len(told) for told in self._told.values())
+
+    def document(self, number: int) -> bytes | None:
+        """Feed `number` after adding this fetch's new items; None for no such feed."""
+        with self._lock:
+            told = self._told.get(number)
+            if told is None:
+                return None
+            now = datetime.now(UTC).replace(microsecond=0)
+            for _ in range(self.fresh if told else self.window):
+                told.append(self._new_item(number, len(told), now))
+            return _rss(number, told[-self.window :])
+
+    def _new_item(self, number: int, index: int, now: datetime) -> dict:
+        import random
+
+        from bench.corpus import TOPICS, make_event, outlet, tell
+
+        rnd = random.Random(f"fresh:{self.seed}:{number}:{index}")
+        backfill = max(0, self.window - index)  # the first fetch's items are spread over the hour before it
+        published = now - timedelta(minutes=3 * backfill)
+        fetches = 0 if index < self.window else (index - self.window) // self.fresh + 1
+        if rnd.random() < 0.35:
+            event = make_event(self.seed, 90_000_000 + fetches * 5 + rnd.randrange(5), published)
+        else:
+            event = make_event(self.seed, 91_000_000 + number * 100_000 + index, published)
+        title, summary = tell(event, rnd)
+        link = f"https://{outlet(number)[0]}/live/{index}"
+        return {
+            "title": title,
+            "summary": summary,
+            "link": link,
+            "published": published,
+            "category": rnd.choice(TOPICS[event.topic]["category"]),
+        }
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _rss(number: int, items: list[dict]) -> bytes:
+    """RSS 2.0 of feed `number` with `items` (oldest first), newest first."""
+    from email.utils import format_datetime
+    from xml.sax.saxutils import escape
+
+    from bench.corpus import outlet
+
+    domain, name = outlet(number)
+    entries = [
+        f"<item><title>{escape(i['title'])}</title><link>{i['link']}</link><guid>{i['link']}</guid>"
+        f"<pubDate>{format_datetime(i['published'])}</pubDate><category>{escape(i['category'])}</category>"
+        f"<description>{escape(i['summary'])}</description></item>\n"
+        for i in reversed(items)
+    ]
+    head = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel><title>{escape(name)}</title><link>https://{domain}/</link>\n'
+    )
+    return (head + "".join(entries) + "</channel></rss>\n").encode("utf-8")
+
+
+def _fresh_handler(site: FreshFeedServer) -> type:
+    from http.server import BaseHTTPRequestHandler
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            name = self.path.removeprefix("/feeds/").removesuffix(".xml")
+            body = site.document(int(name)) if name.isdigit() else None
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
