@@ -1,6 +1,7 @@
 """The digest and other pages through the test client, as a reader sees them: content,
 Russian wording, navigation, accessibility basics on every page, escaping, and caching."""
 
+import itertools
 import json
 import re
 import threading
@@ -483,6 +484,34 @@ def test_many_threads_get_the_same_page(reader):
     before = renders(reader)
     html_of(reader, "/topics/city")
     assert renders(reader) == before
+
+
+def test_while_the_data_moves_one_thread_renders_and_the_others_get_the_page_as_it_was(reader, monkeypatch):
+    """During a poll the data version moves every second: readers keep getting the digest at
+    once (the one rendered before) while a single thread renders it afresh."""
+    app = reader.application
+    first = reader.get("/")
+    before = renders(reader)
+    versions = itertools.count()
+    monkeypatch.setattr(app.extensions["page_cache"], "stamp", lambda: ("moving", next(versions)))
+    rendering, release = threading.Event(), threading.Event()
+
+    def hold_the_first_render(sender, template, context, **extra) -> None:
+        if template.name == "digest.html" and not rendering.is_set():
+            rendering.set()
+            release.wait(10)
+
+    with template_rendered.connected_to(hold_the_first_render, app):
+        renderer = threading.Thread(target=lambda: app.test_client().get("/"))
+        renderer.start()
+        assert rendering.wait(10)
+        meanwhile = [app.test_client().get("/") for _ in range(3)]
+        release.set()
+        renderer.join(10)
+    assert [(r.status_code, r.data) for r in meanwhile] == [(200, first.data)] * 3
+    assert renders(reader) == before + 1
+    reader.get("/")  # nobody is rendering now: the data moved, so this request renders
+    assert renders(reader) == before + 2
 
 
 def test_a_write_by_another_process_shows_within_a_second(reader, demo):
