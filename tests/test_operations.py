@@ -13,6 +13,7 @@ import textwrap
 import threading
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -136,7 +137,8 @@ def test_metrics_count_a_poll_and_read_topics_and_feed_health_from_the_database(
     assert after[("aggregator_last_poll_cycle_timestamp_seconds", ())] >= time.time() - 60
     assert after[("aggregator_feeds_in_error", ())] == 1
     per_topic = {dict(labels)["topic"]: value for (name, labels), value in after.items() if name == "aggregator_items_per_topic"}
-    assert sum(per_topic.values()) == 9 and per_topic["incidents"] == 1
+    stored = Counter(item["topic"] or metrics.NO_TOPIC for item in client.get("/api/items?limit=100").json["items"])
+    assert sum(per_topic.values()) == 9 and per_topic == {topic: float(count) for topic, count in stored.items()}
     assert set(per_topic) <= {*service.settings.topics, metrics.NO_TOPIC}
 
 
@@ -329,7 +331,8 @@ def test_gunicorn_serves_the_app_with_several_workers_and_no_scheduler(tmp_path,
             _, log = web.communicate()
             pytest.fail(f"gunicorn did not stop within 60 s of SIGTERM:\n{log}")
     assert ready == {"status": "ok", "checks": {"database": "ok", "scheduler": "not in this process"}}
-    assert 'aggregator_items_per_topic{topic="incidents"} 1.0' in exposed and "aggregator_items_ingested_total" in exposed
+    fires = sum(item.topic == "incidents" for item in service.storage.reads.items_page(100).rows)
+    assert f'aggregator_items_per_topic{{topic="incidents"}} {fires:.1f}' in exposed and "aggregator_items_ingested_total" in exposed
     assert log.count("Booting worker") == 2 and "Traceback" not in log
 
 
