@@ -44,6 +44,13 @@ def test_a_headline_naming_no_keyword_finds_its_topic_by_meaning(classifier, top
     assert explanation["per_topic"][topic]["meaning"] > 0  # the vector pushed towards it
 
 
+@pytest.mark.parametrize("title", ["Фото без подписи", "Видео без подписи", "Читайте также"])
+def test_a_headline_of_a_word_or_two_gets_no_topic_from_its_vector(classifier, title):
+    """A caption-less photo post and the like: too few words for meaning to tell a topic."""
+    assert classifier.classify(read(title)).primary is None
+    assert classifier.classify(read(title)) == classifier.classify(TopicInput(title, ""))
+
+
 def test_an_item_without_a_vector_is_read_by_words_as_before(classifier, tmp_path):
     config = tomllib.loads((REPO_ROOT / "config.toml").read_text(encoding="utf-8"))
     words_only = TopicClassifier.from_settings(

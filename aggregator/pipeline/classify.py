@@ -201,7 +201,7 @@ class TopicClassifier:
                 vetoes.setdefault(rule.topic, []).append(rule.written)
             else:
                 hits.setdefault(rule.topic, []).append((rule, title_hit))
-        reader = self.models.for_item(item.vector)
+        reader = self.models.for_item(item.vector if _says_enough(text) else None)
         weights = reader.weights(text.features) if reader else {}
         meaning = reader.meaning(item.vector) if reader else None
         model = reader.log_probabilities(weights, meaning) if reader else {}
@@ -290,6 +290,16 @@ class TopicClassifier:
         if evidence.reader is None or slug not in evidence.reader.topics:
             return []
         return evidence.reader.strongest_terms(evidence.weights, slug, limit)
+
+
+MEANING_MIN_WORDS = 3  # fewer distinct content words and the vector is not read: it says little but the prior
+
+
+def _says_enough(text: ItemText) -> bool:
+    """Whether the item has enough words for its vector to be read. A vector of two generic
+    words («Фото без подписи», «Читайте также») mostly carries what news in general is about,
+    and the meaning model gave such headlines a topic at 0.4–0.7 where words alone give none."""
+    return len({f for f in text.features if " " not in f and not f.startswith("t:")}) >= MEANING_MIN_WORDS
 
 
 def fit_topics(
