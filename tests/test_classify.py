@@ -205,5 +205,5 @@ def test_rules_alone_work_without_examples() -> None:
             }
         }
     )
-    assert classifier.model is None
+    assert classifier.models.words is None and classifier.models.meaning is None
     assert classifier.classify(TopicInput("Снегири прилетели в город", "")).primary == "birds"

@@ -106,7 +106,7 @@ class TopicClassifier:
         topics: Mapping[str, str],
         rules: Iterable[Rule],
         categories: Mapping[str, Iterable[str]],
-        model: TopicModels | LinearModel | None,
+        models: TopicModels,
         min_confidence: float = 0.2,
         secondary_ratio: float = 0.5,
     ) -> None:
@@ -114,8 +114,7 @@ class TopicClassifier:
         self._config_order = {slug: i for i, slug in enumerate(self.topics)}  # breaks ties between equal scores
         self.rules = RuleIndex(rules)
         self.category_topics = {name.casefold(): tuple(slugs) for name, slugs in categories.items()}
-        self.models = model if isinstance(model, TopicModels) else TopicModels(model)
-        self.model = self.models.words  # the words-only model
+        self.models = models
         self.min_confidence = min_confidence
         self.secondary_ratio = secondary_ratio
 

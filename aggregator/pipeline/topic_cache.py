@@ -3,10 +3,11 @@
 `kept_model` returns the model stored under a key when the file holds that key, else fits
 it (`fit`) and stores it. The key (`model_key`) is a hash of everything the fit reads: the
 topics' config, the labelled examples, the editors' corrections, the version of the features
-the caller asks for, which encoder read the examples' meaning (and how), this file format, the code of the modules that turn text into features and
-fit the model, and the lemmatiser's version. One file per folder (`topic-model.npz`, plain
-numpy arrays, no pickle; the words-only model and the one that also reads meaning): a changed input writes over it. A missing, stale, unreadable or
-corrupt file means a fit, never a failure; a folder that cannot be written is logged and
+the caller asks for, which encoder read the examples' meaning (and how), this file format, the
+code of the modules that turn text into features and fit the model, and the lemmatiser's
+version. One file per folder (`topic-model.npz`, plain numpy arrays, no pickle; the words-only
+model and the one that also reads meaning): a changed input writes over it. A missing, stale,
+unreadable or corrupt file means a fit, never a failure; a folder that cannot be written is logged and
 the fit used. Writers write a temporary file and rename it, so a reader sees a whole file.
 
 Where the folder is (`model_folder`): `cache/` beside a SQLite database file, else the user's
