@@ -185,17 +185,26 @@ class StoredItemRef:
 
 
 @dataclass(frozen=True)
+class StoredText:
+    """What a stored item said when it was last written, and what was read of it then."""
+
+    title: str
+    summary: str
+    full_text: str | None = None  # the article text, for a source read in full
+    vector: np.ndarray | None = None  # the encoder's vector of its title and lead
+
+
+@dataclass(frozen=True)
 class StoredForUpdate:
     """What storage holds that bears on one feed's new document, read before deciding:
     stored items sharing a guid (this feed) or a canonical URL (any feed) with its items, the
-    article texts and encoder vectors kept by those that changed, and which other feed, if any,
-    already has the address this one moved to."""
+    texts of those that changed (by item id), and which other feed, if any, already has the
+    address this one moved to."""
 
     by_guid: Mapping[str, StoredItemRef] = field(default_factory=dict)
     by_url: Mapping[str, StoredItemRef] = field(default_factory=dict)
-    full_texts: Mapping[int, str] = field(default_factory=dict)
+    changed: Mapping[int, StoredText] = field(default_factory=dict)
     moved_url_holder: str | None = None
-    vectors: Mapping[int, np.ndarray] = field(default_factory=dict)  # item id -> the encoder's vector, stored when it was new
 
 
 @dataclass(frozen=True)
@@ -215,12 +224,14 @@ class NewItemIntent:
 @dataclass(frozen=True)
 class ItemUpdateIntent:
     """A stored item whose content changed: its new content (`item.full_text` is the article
-    text it keeps), topics (ignored where an editor set them) and search text."""
+    text it keeps), topics (ignored where an editor set them), search text, and the encoder's
+    vector of its wording as it now reads (None when meaning is not read)."""
 
     item_id: int
     item: ItemData
     decision: TopicDecision
     search_lemmas: str
+    vector: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

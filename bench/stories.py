@@ -295,6 +295,8 @@ def fit() -> StoryRules:
             + _figures(held_out)
             + " | with singles, story pairs: "
             + _figures(mixed["stories"])
+            + " | all items: "
+            + _figures(mixed["all"])
         )
     evidence, same = decisions(dev, topics)
     rules = fit_rules(own_evidence + evidence, own_same + same)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.entities import FeedData, FeedForUpdate, FeedNote, Fetched, ItemData, StoredForUpdate, StoredItemRef
+from aggregator.entities import FeedData, FeedForUpdate, FeedNote, Fetched, ItemData, StoredForUpdate, StoredItemRef, StoredText
 from aggregator.errors import FetchError, InternalError, ParseError
 from aggregator.pipeline.cluster import StoryIndex, StoryMember
 from aggregator.pipeline.decide import Judges, decide, replace_stories
@@ -80,7 +80,7 @@ def test_stored_items_are_updated_when_changed_and_left_alone_when_not(judges):
             "a": StoredItemRef(11, FEED.id, "a", same.url, same.content_hash),
             "b": StoredItemRef(12, FEED.id, "b", changed.url, "an older hash"),
         },
-        full_texts={12: "Полный текст статьи о пожаре на улице Гоголя."},
+        changed={12: StoredText("Пожар на Гоголя", "Горит дом.", "Полный текст статьи о пожаре на улице Гоголя.")},
     )
     intent = decide(read(same, changed), stored, NOW, judges)
     assert intent.new == ()

@@ -5,12 +5,13 @@ import logging
 import sys
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
 from aggregator.cycle import StoryPlacer
 from aggregator.pipeline.cluster import StoryCandidate, StoryIndex, StoryMember
-from aggregator.pipeline.encoder import E5Encoder, NoEncoder, item_text, make_encoder
+from aggregator.pipeline.encoder import E5Encoder, NoEncoder, item_text, make_encoder, unpack
 from aggregator.pipeline.headline import lead_of
 from aggregator.pipeline.story_profile import StoryRules
 from aggregator.settings import settings_from_dict
@@ -155,3 +156,31 @@ def test_a_better_headline_arriving_later_retitles_the_story_under_the_same_entr
     service.poll(include_all=True)
     stories = service.storage.reads.stories_page(10).rows
     assert [(s.id, s.title, len(s.items)) for s in stories] == [(story.id, told, 2)]
+
+
+def test_a_reworded_report_is_read_again_and_a_change_past_its_lead_is_not(tmp_path, feed_server, make_service, clock, monkeypatch):
+    when = "Wed, 02 Dec 2026 08:00:00 +0700"
+    fire = ("Пожар на Гоголя", "Ночью на Гоголя горел дом.", when)
+    lead = (
+        "Матч с «Енисеем» закончился со счётом 1:1. " + "Команды обменялись голами в первом тайме, после перерыва моментов было мало. " * 5
+    )
+    match = ("«Томь» сыграла вничью", lead + "Следующая игра в субботу.", when)
+    url = feed_server.serve("/vestnik.xml", rss("vestnik", [fire, match]))
+    service = make_service(settings_from_dict(config_dict(tmp_path, {"vestnik": url})))
+    service.poll()
+
+    reworded = ("На Гоголя сгорел деревянный дом, 14 жильцов эвакуировали", fire[1], when)
+    corrected = (match[0], lead + "Следующая игра в воскресенье.", when)  # the encoder reads the first 300 characters
+    feed_server.serve("/vestnik.xml", rss("vestnik", [reworded, corrected]))
+    encoded = []
+    real = E5Encoder.encode
+    monkeypatch.setattr(E5Encoder, "encode", lambda self, texts: encoded.extend(texts) or real(self, texts))
+    clock[0] += timedelta(hours=1)
+    outcome = service.poll(include_all=True)
+
+    assert sum(feed.updated for feed in outcome.feeds) == 2
+    assert encoded == [item_text(*reworded[:2])], "only the new wording is read"
+    with service.storage.read() as session:
+        stored = dict(session.execute(select(Item.title, Item.vector)).all())
+    assert np.allclose(unpack(stored[reworded[0]]), make_encoder("e5").encode([item_text(*reworded[:2])])[0], atol=2e-3)
+    assert unpack(stored[match[0]]) is not None

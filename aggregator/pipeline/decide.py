@@ -33,6 +33,7 @@ from aggregator.entities import (
     ItemUpdateIntent,
     NewItemIntent,
     StoredForUpdate,
+    StoredText,
 )
 from aggregator.errors import AggregatorError, FetchError, InternalError
 from aggregator.pipeline import analysis
@@ -70,7 +71,7 @@ def decide(got: Retrieved, stored: StoredForUpdate, now: datetime, judges: Judge
         return failed(feed, error, now, judges.max_backoff)
     changes = plan_item_changes(feed.id, got.items, stored.by_guid, stored.by_url)
     new = tuple(_new_items(changes.new, feed, judges))
-    updated = tuple(_updated_item(item_id, item, feed, stored, judges.classifier) for item_id, item in changes.updated)
+    updated = tuple(_updated_items(changes.updated, feed, stored, judges))
     outcome = FeedOutcome(
         feed.id,
         feed.url,
@@ -186,21 +187,42 @@ def _new_items(items: Sequence[ItemData], feed: FeedForUpdate, judges: Judges) -
 
 def meanings(items: Sequence[ItemData], encoder: Encoder) -> list[np.ndarray | None]:
     """The encoder's vector of each item's title and lead (None each when meaning is not read)."""
-    vectors = encoder.encode([item_text(item.title, decision_text(item.summary, item.full_text)) for item in items]) if items else None
+    vectors = encoder.encode([_meaning_text(item) for item in items]) if items else None
     return [None] * len(items) if vectors is None else list(vectors)
 
 
-def _updated_item(
-    item_id: int, item: ItemData, feed: FeedForUpdate, stored: StoredForUpdate, classifier: TopicClassifier
-) -> ItemUpdateIntent:
-    """A changed item keeps the article text it had (articles are fetched for new items only);
-    its topics are decided on that text where the source is read in full, and on the vector
-    stored when it was new."""
-    kept = stored.full_texts.get(item_id)
-    decision = classifier.classify(
-        _topic_input(replace(item, full_text=kept) if feed.full_text else item, feed, stored.vectors.get(item_id))
-    )
-    return ItemUpdateIntent(item_id, replace(item, full_text=kept), decision, search_lemmas(item, kept))
+def _updated_items(
+    changed: Sequence[tuple[int, ItemData]], feed: FeedForUpdate, stored: StoredForUpdate, judges: Judges
+) -> Iterator[ItemUpdateIntent]:
+    """Each changed item keeps the article text it had (articles are fetched for new items
+    only), and its topics are decided on that text where the source is read in full. An item
+    keeps its vector while the title and lead the encoder read stay the same (a new picture, a
+    corrected link); one reworded is read again, the feed's in one batch."""
+    items = [(item_id, replace(item, full_text=_was(stored, item_id).full_text)) for item_id, item in changed]
+    read = [(item_id, item if feed.full_text else replace(item, full_text=None)) for item_id, item in items]  # as decided
+    vectors = {item_id: _was(stored, item_id).vector for item_id, _ in items}
+    reworded = [(item_id, item) for item_id, item in read if _reworded(item, _was(stored, item_id))]
+    vectors.update(zip([item_id for item_id, _ in reworded], meanings([item for _, item in reworded], judges.encoder), strict=True))
+    for (item_id, item), (_, as_read) in zip(items, read, strict=True):
+        decision = judges.classifier.classify(_topic_input(as_read, feed, vectors[item_id]))
+        yield ItemUpdateIntent(item_id, item, decision, search_lemmas(item, item.full_text), vectors[item_id])
+
+
+def _was(stored: StoredForUpdate, item_id: int) -> StoredText:
+    return stored.changed.get(item_id) or NOTHING_STORED
+
+
+NOTHING_STORED = StoredText("", "")
+
+
+def _reworded(item: ItemData, was: StoredText) -> bool:
+    """Whether the encoder would read the item otherwise than when it was stored (or has no
+    vector of it)."""
+    return was.vector is None or _meaning_text(item) != item_text(was.title, decision_text(was.summary, was.full_text))
+
+
+def _meaning_text(item: ItemData) -> str:
+    return item_text(item.title, decision_text(item.summary, item.full_text))
 
 
 def search_lemmas(item: ItemData, full_text: str | None) -> str:

@@ -29,6 +29,7 @@ from aggregator.entities import (
     NewItemIntent,
     StoredForUpdate,
     StoredItemRef,
+    StoredText,
     TopicDecision,
 )
 from aggregator.pipeline.dedupe import plan_item_changes
@@ -54,12 +55,12 @@ class ItemStore:
 
     def stored_for(self, feed_id: int, items: Sequence[ItemData], moved_to: str | None = None) -> StoredForUpdate:
         """What is stored about `items` (see `StoredForUpdate`), read in one session: the
-        article texts are those of the items whose content changed."""
+        texts are those of the items whose content changed."""
         with self._sessions() as session:
             by_guid, by_url = stored_refs(session, feed_id, items)
             changed = [item_id for item_id, _ in plan_item_changes(feed_id, items, by_guid, by_url).updated]
             holder = holder_of(session, moved_to, feed_id) if moved_to else None
-            return StoredForUpdate(by_guid, by_url, stored_full_texts(session, changed), holder, stored_vectors(session, changed))
+            return StoredForUpdate(by_guid, by_url, stored_texts(session, changed), holder)
 
     def reclassify(self, classify: Classify, now: datetime, batch: int = 500, on_batch: Callable[[int], None] | None = None) -> int:
         """Recompute the topics of every stored item an editor has not set (see `reclassify`)."""
@@ -159,6 +160,7 @@ def update_item(session: Session, update: ItemUpdateIntent, now: datetime) -> It
     published = row.published_at
     for name, value in _item_values(update.item, now, update.item.full_text, update.search_lemmas).items():
         setattr(row, name, value)
+    row.vector = None if update.vector is None else pack(update.vector)
     if not row.topic_locked:
         set_topics(row, update.decision)
     row.published_at = published
@@ -284,21 +286,12 @@ def recent_members(session: Session, since: datetime, after_id: int = 0) -> list
     return [(r[0], r[1], r[2], from_db(r[3]), r[4], decision_text(r[5], r[6]), unpack(r[7])) for r in session.execute(query)]
 
 
-def stored_full_texts(session: Session, item_ids: Sequence[int]) -> dict[int, str]:
-    """The article texts already stored for these items (those that have one)."""
-    found: dict[int, str] = {}
-    for start in range(0, len(item_ids), 500):
-        query = select(Item.id, Item.full_text).where(Item.id.in_(item_ids[start : start + 500]), Item.full_text.is_not(None))
-        found.update((row[0], row[1]) for row in session.execute(query))
-    return found
-
-
-def stored_vectors(session: Session, item_ids: Sequence[int]) -> dict[int, np.ndarray]:
-    """The encoder vectors stored for these items (those that have one)."""
-    found: dict[int, np.ndarray] = {}
+def stored_texts(session: Session, item_ids: Sequence[int]) -> dict[int, StoredText]:
+    """What these items said when last written, with their article texts and encoder vectors."""
+    found: dict[int, StoredText] = {}
     for chunk in _chunks(item_ids):
-        query = select(Item.id, Item.vector).where(Item.id.in_(chunk), Item.vector.is_not(None))
-        found.update((row.id, vector) for row in session.execute(query) if (vector := unpack(row.vector)) is not None)
+        query = select(Item.id, Item.title, Item.summary, Item.full_text, Item.vector).where(Item.id.in_(chunk))
+        found.update((row.id, StoredText(row.title, row.summary, row.full_text, unpack(row.vector))) for row in session.execute(query))
     return found
 
 
