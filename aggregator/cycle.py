@@ -22,7 +22,16 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from aggregator import metrics
-from aggregator.entities import CycleOutcome, FeedForUpdate, FeedIntent, FeedOutcome, FeedUpdateIntent, ItemData, StoredForUpdate
+from aggregator.entities import (
+    CycleOutcome,
+    FeedForUpdate,
+    FeedIntent,
+    FeedOutcome,
+    FeedUpdateIntent,
+    ItemData,
+    ItemUpdateIntent,
+    StoredForUpdate,
+)
 from aggregator.pipeline.classify import TopicClassifier
 from aggregator.pipeline.cluster import StoryIndex, StoryMember, StoryRules
 from aggregator.pipeline.decide import Judges, decide, failed, replace_stories
@@ -32,6 +41,7 @@ from aggregator.pipeline.fetch import FetchPolicy, fetch_feed, make_client
 from aggregator.pipeline.fulltext import ArticleText, fetch_article
 from aggregator.pipeline.retrieve import Claim, Fetcher, Retrieved, internal_error, retrieve, retrieve_all
 from aggregator.pipeline.sponsored import SponsoredRules
+from aggregator.pipeline.text import decision_text
 from aggregator.settings import Settings
 from aggregator.storage import Storage
 from aggregator.storage.items import MemberRow
@@ -63,6 +73,13 @@ class StoryPlacer:
         for row in rows:
             self.index.add(StoryMember(*row))
             self.seen_item_id = max(self.seen_item_id, row[0])
+
+    def reword(self, updates: Sequence[ItemUpdateIntent]) -> None:
+        """Stored items whose publisher edited them are compared by their new wording, as a
+        restarted poller, reading them from storage, would."""
+        for update in updates:
+            item = update.item
+            self.index.reword(update.item_id, item.title, decision_text(item.summary, item.full_text), update.vector)
 
     def reviser(self, feed: FeedForUpdate) -> Callable[[FeedIntent, list[MemberRow]], FeedIntent]:
         """What storage calls, under the story lock, when other pollers stored items after
@@ -248,6 +265,7 @@ def _write(cycle: _Cycle, intent: FeedIntent, feed: FeedForUpdate) -> FeedOutcom
             _write_unchanged(cycle)
         return intent.outcome
     held = cycle.storage.items.ingest(intent, cycle.stories.reviser(feed))
+    cycle.stories.reword(intent.updated)
     if update.url:
         log.info("feed %s moved permanently to %s; the new address is stored", feed.url, update.url)
     if update.succeeded:

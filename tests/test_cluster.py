@@ -172,3 +172,18 @@ def test_place_joins_the_story_its_evidence_scores_highest(items):
             best = max(scores, key=scores.__getitem__, default=None)
             assert desk.index.place(candidate) == (best if best is not None and scores[best] > 0 else None)
             desk.report(row, at)
+
+
+def test_a_report_its_publisher_rewords_is_compared_by_its_new_words():
+    index = StoryIndex()
+    index.add(StoryMember(1, 7, 1, T0, "Срочная новость", "Подробности позже."))
+    fire = StoryCandidate(
+        2, T0 + timedelta(hours=1), "На улице Гоголя сгорел деревянный дом", "Пожар на Гоголя тушили три часа, 14 жильцов эвакуировали."
+    )
+    assert index.place(fire) is None, "nothing in the first wording tells of a fire"
+
+    index.reword(1, "На Гоголя горит деревянный дом", "Пожар в доме на улице Гоголя, жильцов эвакуируют.", None)
+    assert index.place(fire) == 7
+    assert len(index) == 1, "the member is replaced, not added twice"
+    index.reword(99, "Другое", "Не в окне.", None)
+    assert len(index) == 1

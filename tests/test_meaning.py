@@ -184,3 +184,11 @@ def test_a_reworded_report_is_read_again_and_a_change_past_its_lead_is_not(tmp_p
         stored = dict(session.execute(select(Item.title, Item.vector)).all())
     assert np.allclose(unpack(stored[reworded[0]]), make_encoder("e5").encode([item_text(*reworded[:2])])[0], atol=2e-3)
     assert unpack(stored[match[0]]) is not None
+
+    restarted = StoryPlacer(timedelta(hours=48), make_encoder("e5"))
+    restarted.catch_up(service.storage, clock[0])
+    probe = StoryCandidate(99, clock[0], "Сгорел дом на Гоголя", "Из горящего дома эвакуировали 14 жильцов.", None)
+    running, fresh = service.stories.index.evidence(probe), restarted.index.evidence(probe)
+    assert running.keys() == fresh.keys() and running, "the running poller compares with the new wording, as a restarted one does"
+    for story_id, features in running.items():
+        assert features == pytest.approx(fresh[story_id])

@@ -180,6 +180,13 @@ class StoryIndex:
             terms.update(entry.profile.terms)
         heapq.heappush(self._expiry, (member.published, member.item_id))
 
+    def reword(self, item_id: int, title: str, summary: str, vector: np.ndarray | None) -> None:
+        """A member's new wording (its publisher edited it), read from now on; it stays in its
+        story. An item the window does not hold is left alone."""
+        entry = self._entries.get(item_id)
+        if entry is not None:
+            self.add(StoryMember(item_id, entry.story_id, entry.feed_id, entry.published, title, summary, vector))
+
     def place(self, candidate: StoryCandidate) -> int | None:
         """The story the candidate joins, or None when it starts a new one: the first story of
         the highest positive score, in the order of `_candidate_stories`."""
