@@ -2,9 +2,10 @@
 
 Used by the digest page and by the digest Atom feed. A story sits under its primary topic;
 stories without one go to a last section («Другое»). Within a section, pinned stories come
-first, then those reported by more outlets, then the most recent. Also here: the weeks of the
-day calendar and the grouping of a topic's stories by day. Reading the stories is storage's
-business, showing them the templates'.
+first, then those reported by more outlets, then the most recent. `shown` picks the stories a
+digest shows from their ranks alone, so that only those are read whole. Also here: the weeks
+of the day calendar and the grouping of a topic's stories by day. Reading the stories is
+storage's business, showing them the templates'.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from aggregator.storage.views import StoryView
+from aggregator.storage.views import Ranked, StoryView
 
 OTHER = "other"
 
@@ -46,6 +48,9 @@ def today(now: datetime, tz: ZoneInfo) -> date:
     return now.astimezone(tz).date()
 
 
+R = TypeVar("R", bound=Ranked)
+
+
 def build_digest(
     day: date,
     stories: Sequence[StoryView],
@@ -55,21 +60,26 @@ def build_digest(
     now: datetime,
 ) -> Digest:
     """`topics` maps slug to title, in display order; pinned stories lead their topic."""
-    grouped: dict[str, list[StoryView]] = {slug: [] for slug in [*topics, OTHER]}
+    titles = {**topics, OTHER: other_title}
+    sections = _sections(stories, topics, per_topic, now)
+    return Digest(day, tuple(DigestSection(slug, titles[slug], tuple(members)) for slug, members in sections.items()))
+
+
+def shown(stories: Sequence[Ranked], topics: Mapping[str, str], per_topic: int, now: datetime) -> list[int]:
+    """The ids of the stories the digest of these shows (each section's first `per_topic`)."""
+    return [story.id for members in _sections(stories, topics, per_topic, now).values() for story in members]
+
+
+def _sections(stories: Sequence[R], topics: Mapping[str, str], per_topic: int, now: datetime) -> dict[str, list[R]]:
+    grouped: dict[str, list[R]] = {slug: [] for slug in [*topics, OTHER]}
     for story in stories:
         grouped[story.topic if story.topic in topics else OTHER].append(story)
-    titles = {**topics, OTHER: other_title}
-    sections = tuple(
-        DigestSection(slug, titles[slug], tuple(sorted(members, key=lambda story: rank(story, now))[:per_topic]))
-        for slug, members in grouped.items()
-        if members
-    )
-    return Digest(day, sections)
+    return {slug: sorted(members, key=lambda story: rank(story, now))[:per_topic] for slug, members in grouped.items() if members}
 
 
-def rank(story: StoryView, now: datetime) -> tuple[bool, int, float, int]:
+def rank(story: Ranked, now: datetime) -> tuple[bool, int, float, int]:
     """Pinned first, then reported by more outlets, then the most recent."""
-    return (not story.pinned(now), -len(story.outlets), -story.updated.timestamp(), -story.id)
+    return (not story.pinned(now), -story.outlet_count, -story.updated.timestamp(), -story.id)
 
 
 def calendar_weeks(today: date, shown: date, weeks: int = 5) -> tuple[tuple[date, ...], ...]:

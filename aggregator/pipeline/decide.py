@@ -198,21 +198,22 @@ def _updated_items(
     only), and its topics are decided on that text where the source is read in full. An item
     keeps its vector while the title and lead the encoder read stay the same (a new picture, a
     corrected link); one reworded is read again, the feed's in one batch."""
-    items = [(item_id, replace(item, full_text=_was(stored, item_id).full_text)) for item_id, item in changed]
-    read = [(item_id, item if feed.full_text else replace(item, full_text=None)) for item_id, item in items]  # as decided
-    vectors = {item_id: _was(stored, item_id).vector for item_id, _ in items}
-    reworded = [(item_id, item) for item_id, item in read if _reworded(item, _was(stored, item_id))]
-    vectors.update(zip([item_id for item_id, _ in reworded], meanings([item for _, item in reworded], judges.encoder), strict=True))
-    for (item_id, item), (_, as_read) in zip(items, read, strict=True):
-        decision = judges.classifier.classify(_topic_input(as_read, feed, vectors[item_id]))
-        yield ItemUpdateIntent(item_id, item, decision, search_lemmas(item, item.full_text), vectors[item_id])
+    kept = [(item_id, replace(item, full_text=_was(stored, item_id).full_text)) for item_id, item in changed]
+    read = [item if feed.full_text else replace(item, full_text=None) for _, item in kept]  # what topics and the encoder read
+    vectors = [_was(stored, item_id).vector for item_id, _ in kept]
+    again = [n for n, (item_id, _) in enumerate(kept) if _reworded(read[n], _was(stored, item_id))]
+    for n, vector in zip(again, meanings([read[n] for n in again], judges.encoder), strict=True):
+        vectors[n] = vector
+    for (item_id, item), as_read, vector in zip(kept, read, vectors, strict=True):
+        decision = judges.classifier.classify(_topic_input(as_read, feed, vector))
+        yield ItemUpdateIntent(item_id, item, decision, search_lemmas(item, item.full_text), vector)
 
 
 def _was(stored: StoredForUpdate, item_id: int) -> StoredText:
-    return stored.changed.get(item_id) or NOTHING_STORED
+    return stored.changed.get(item_id) or _NOTHING_STORED
 
 
-NOTHING_STORED = StoredText("", "")
+_NOTHING_STORED = StoredText("", "")
 
 
 def _reworded(item: ItemData, was: StoredText) -> bool:

@@ -25,7 +25,7 @@ from aggregator.pipeline.encoder import unpack
 from aggregator.storage.db import from_db, to_db
 from aggregator.storage.models import EditorialAction, Feed, Item, ItemTopic, Story
 from aggregator.storage.search import SearchResults, matching_items
-from aggregator.storage.views import ItemView, Page, StoryView, T, item_view, story_view
+from aggregator.storage.views import ItemView, Page, StoryRank, StoryView, T, item_view, story_view
 
 __all__ = ["ItemView", "Page", "Reads", "SearchResults", "StoryView", "decode_cursor", "encode_cursor"]
 
@@ -83,20 +83,14 @@ class Reads:
             rows = _paged(session, query, Story.updated_at, Story.id, limit, cursor)
             return _page([story_view(row) for row in rows], limit, lambda v: (v.updated, v.id))
 
-    def stories_first_published(self, start: datetime, end: datetime) -> list[StoryView]:
-        """Stories whose first report falls in [start, end): one day's digest."""
-        query = (
-            _visible_stories()
-            .where(Story.first_published_at >= to_db(start), Story.first_published_at < to_db(end))
-            .order_by(Story.updated_at.desc(), Story.id.desc())
-        )
-        return self._stories(query)
+    def story_ranks(self, start: datetime, end: datetime) -> list[StoryRank]:
+        """The ranks of the visible stories first reported in [start, end): one day's digest."""
+        return self._ranks(Story.first_published_at >= to_db(start), Story.first_published_at < to_db(end))
 
-    def stories_updated_since(self, since: datetime, min_reports: int = 1) -> list[StoryView]:
-        """Visible stories whose latest report is at or after `since` and that have at least
-        `min_reports` visible reports (top stories' candidates), most recently updated first."""
-        query = _visible_stories().where(Story.updated_at >= to_db(since), Story.item_count >= min_reports)
-        return self._stories(query.order_by(Story.updated_at.desc(), Story.id.desc()))
+    def story_ranks_updated_since(self, since: datetime, min_reports: int = 1) -> list[StoryRank]:
+        """The ranks of the visible stories whose latest report is at or after `since` and
+        that have at least `min_reports` visible reports: top stories' candidates."""
+        return self._ranks(Story.updated_at >= to_db(since), Story.item_count >= min_reports)
 
     def stories_by_ids(self, story_ids: Iterable[int]) -> list[StoryView]:
         """The visible stories among `story_ids`, most recently updated first."""
@@ -191,6 +185,19 @@ class Reads:
         query = select(ItemTopic.topic).join(Item, Item.id == ItemTopic.item_id).where(Item.story_id.in_(touched)).distinct()
         with self._sessions() as session:
             return set(session.scalars(query))
+
+    def _ranks(self, *conditions: ColumnElement[bool]) -> list[StoryRank]:
+        """What ranks each visible story meeting `conditions`, read without its reports."""
+        outlets = func.count(func.distinct(Feed.name))
+        query = (
+            select(Story.id, Story.topic, Story.first_published_at, Story.updated_at, outlets, Story.pinned_until)
+            .join(Item, and_(Item.story_id == Story.id, Item.hidden.is_(False)))
+            .join(Feed, Feed.id == Item.feed_id)
+            .where(Story.hidden.is_(False), *conditions)
+            .group_by(Story.id)
+        )
+        with self._sessions() as session:
+            return [StoryRank(r[0], r[1], from_db(r[2]), from_db(r[3]), r[4], from_db(r[5])) for r in session.execute(query)]
 
     def _stories(self, query: Select) -> list[StoryView]:
         with self._sessions() as session:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from aggregator.storage.db import from_db
@@ -41,6 +41,36 @@ class ItemView:
     full_text: str | None = None  # the article's text, only where its source allows republishing it
 
 
+class Ranked(Protocol):
+    """What ranking a story reads (the digest's sections, top stories): a `StoryView`, or a
+    `StoryRank` read without its reports."""
+
+    id: int
+    topic: str | None
+    updated: datetime
+
+    @property
+    def outlet_count(self) -> int: ...
+
+    def pinned(self, now: datetime) -> bool: ...
+
+
+@dataclass(frozen=True)
+class StoryRank:
+    """What ranks a story (`Ranked`), read without its reports: the digest and top stories
+    rank every candidate this way and read whole only those they show."""
+
+    id: int
+    topic: str | None
+    first_published: datetime
+    updated: datetime
+    outlet_count: int  # outlets among its visible reports
+    pinned_until: datetime | None = None
+
+    def pinned(self, now: datetime) -> bool:
+        return self.pinned_until is not None and self.pinned_until > now
+
+
 @dataclass(frozen=True)
 class StoryView:
     id: int
@@ -62,6 +92,10 @@ class StoryView:
     @property
     def outlets(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(item.feed_name for item in self.items))
+
+    @property
+    def outlet_count(self) -> int:
+        return len(self.outlets)
 
     @property
     def others(self) -> tuple[ItemView, ...]:

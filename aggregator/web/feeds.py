@@ -17,11 +17,11 @@ from babel.dates import format_date
 from flask import Blueprint, abort, make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from aggregator.digest import build_digest, day_bounds, today
+from aggregator.digest import Digest, build_digest, day_bounds, shown, today
 from aggregator.publish import atom, jsonfeed
 from aggregator.publish.entries import DigestDay, FeedMeta
 from aggregator.publish.opml import feeds_opml
-from aggregator.storage.views import StoryView
+from aggregator.storage.views import StoryRank, StoryView
 from aggregator.top_stories import TopRules, top_stories
 from aggregator.web.caching import conditional
 from aggregator.web.current import service
@@ -72,10 +72,9 @@ def digest_feed(fmt: str) -> ResponseReturnValue:
     current = today(svc.clock(), tz)
     days = []
     for back in range(1, settings.digest.days_in_feed + 1):
-        day = current - timedelta(days=back)
-        stories = svc.storage.reads.stories_first_published(*day_bounds(day, tz))
-        if stories:
-            days.append(_digest_day(day, stories))
+        digest, ranks = day_digest(current - timedelta(days=back))
+        if ranks:
+            days.append(_digest_day(digest, ranks))
     meta = FeedMeta(
         public_url(request.path),
         f"{settings.service.title}: дайджест дня",
@@ -138,7 +137,11 @@ def current_top_stories() -> tuple[StoryView, ...]:
     rules = TopRules.from_settings(svc.settings.digest)
     now = svc.clock()
     reads = svc.storage.reads
-    return top_stories(reads.stories_updated_since(rules.since(now), rules.min_outlets), reads.pinned_stories(now), now, rules)
+    pinned = reads.pinned_stories(now)
+    chosen = top_stories(reads.story_ranks_updated_since(rules.since(now), rules.min_outlets), pinned, now, rules)
+    read = {story.id: story for story in pinned}
+    read |= {story.id: story for story in reads.stories_by_ids(story.id for story in chosen if story.id not in read)}
+    return tuple(read[story.id] for story in chosen if story.id in read)  # one hidden meanwhile is left out
 
 
 def _stories_feed(fmt: str, meta: FeedMeta, topic: str | None) -> ResponseReturnValue:
@@ -167,17 +170,26 @@ def _refuse(fmt: str, reason: str) -> NoReturn:
     abort(400, reason)
 
 
-def _digest_day(day: date, stories: list[StoryView]) -> DigestDay:
+def day_digest(day: date) -> tuple[Digest, list[StoryRank]]:
+    """A day's digest, and the ranks of every story of the day: the stories are ranked
+    without their reports, and only those the digest shows are read whole."""
     svc = service()
-    settings = svc.settings
-    digest = build_digest(day, stories, svc.topic_titles, settings.digest.other_title, settings.digest.max_items_per_topic, svc.clock())
+    settings, now = svc.settings, svc.clock()
+    ranks = svc.storage.reads.story_ranks(*day_bounds(day, settings.service.tz))
+    per_topic = settings.digest.max_items_per_topic
+    stories = svc.storage.reads.stories_by_ids(shown(ranks, svc.topic_titles, per_topic, now))
+    return build_digest(day, stories, svc.topic_titles, settings.digest.other_title, per_topic, now), ranks
+
+
+def _digest_day(digest: Digest, ranks: list[StoryRank]) -> DigestDay:
+    settings = service().settings
     html = render_template("digest_fragment.html", digest=digest)
-    path = url_for("pages.digest_day", day=day.isoformat())
+    path = url_for("pages.digest_day", day=digest.day.isoformat())
     return DigestDay(
-        day,
+        digest.day,
         public_url(path),
-        f"Главное за {format_date(day, 'd MMMM y', locale=settings.service.language)}",
+        f"Главное за {format_date(digest.day, 'd MMMM y', locale=settings.service.language)}",
         html,
-        max(s.updated for s in stories),
-        min(s.first_published for s in stories),
+        max(s.updated for s in ranks),
+        min(s.first_published for s in ranks),
     )

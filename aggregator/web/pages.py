@@ -15,13 +15,13 @@ from datetime import date, datetime, timedelta
 from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
 
-from aggregator.digest import build_digest, by_day, calendar_weeks, day_bounds, today
-from aggregator.storage.views import StoryView
+from aggregator.digest import by_day, calendar_weeks, day_bounds, today
+from aggregator.storage.views import StoryRank, StoryView
 from aggregator.top_stories import TopRules
 from aggregator.web.caching import conditional
 from aggregator.web.charts import activity_chart
 from aggregator.web.current import service
-from aggregator.web.feeds import current_top_stories
+from aggregator.web.feeds import current_top_stories, day_digest
 from aggregator.web.formatting import feed_is_broken
 from aggregator.web.source_health import SourceHealth, summarise_sources
 
@@ -123,9 +123,8 @@ def _digest_page(day: date) -> ResponseReturnValue:
     tz, now = settings.service.tz, svc.clock()
     current = today(now, tz)
     weeks = calendar_weeks(current, day, CALENDAR_WEEKS)
-    stories = svc.storage.reads.stories_first_published(*day_bounds(day, tz))
+    digest, ranks = day_digest(day)
     with_news = svc.storage.reads.stories_per_day(day_bounds(weeks[0][0], tz)[0], day_bounds(weeks[-1][-1], tz)[1], tz)
-    digest = build_digest(day, stories, svc.topic_titles, settings.digest.other_title, settings.digest.max_items_per_topic, now)
     top = current_top_stories() if day == current else ()  # «Главное» is about now, not a past day
     html = render_template(
         "digest.html",
@@ -140,7 +139,7 @@ def _digest_page(day: date) -> ResponseReturnValue:
         next_day=day + timedelta(days=1) if day < current else None,
         sources=_sources_if(not digest.sections),
     )
-    return conditional(html, "text/html", _latest([*stories, *top]))
+    return conditional(html, "text/html", _latest([*ranks, *top]))
 
 
 def _sources_if(empty: bool) -> SourceHealth | None:
@@ -152,7 +151,7 @@ def _sources_if(empty: bool) -> SourceHealth | None:
     return summarise_sources(svc.storage.feeds.list(), svc.clock())
 
 
-def _latest(stories: Sequence[StoryView]) -> datetime | None:
+def _latest(stories: Sequence[StoryView | StoryRank]) -> datetime | None:
     return max((story.updated for story in stories), default=None)
 
 
