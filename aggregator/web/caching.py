@@ -16,9 +16,10 @@ visitor (sessions, CSRF tokens) may appear on a cached page.
 A page whose data moved is rendered again by one thread at a time: while it renders, the
 process's other requests for that page get the body it rendered before (stale by at most
 one render). A poll moves the data version every second or so (each feed it reads), and a
-digest costs a few hundred milliseconds to render: without this, every request during a
-poll rendered the digest itself, all threads at once, and none of them finished before the
-version moved again (`bench serve`, digest during a poll: 0.0006 of a hello-world app).
+digest of a busy day costs about a tenth of a second to render: without this, every request
+during a poll rendered the digest itself, all threads at once, and none of them finished
+before the version moved again (`bench serve`, digest during a poll: 0.0006 of a
+hello-world app).
 A page never rendered yet has nothing to fall back on: threads missing it at once each
 render it (the second write wins; both bodies are of the same data).
 
