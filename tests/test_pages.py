@@ -13,7 +13,7 @@ import lxml.html
 import pytest
 from flask import template_rendered
 
-from aggregator import create_app, editing
+from aggregator import create_app, digest, editing
 from aggregator.settings import REPO_ROOT, settings_from_dict
 from aggregator.storage import Storage
 from aggregator.web import caching, formatting, pages
@@ -34,12 +34,16 @@ def polled(service, client):
 @pytest.fixture
 def demo(tmp_path, feed_server, make_service):
     """The bundled regional sample feeds, polled at NOW: two days of stories from six outlets."""
+    return polled_demo(tmp_path, feed_server, make_service)
+
+
+def polled_demo(tmp_path, feed_server, make_service, **overrides: dict):
     feeds = {
         spec["outlet"]: feed_server.serve("/" + spec["file"], render_feed(FEEDS_DIR / spec["file"], NOW), content_type=MIME[spec["format"]])
         for spec in EXPECTED["feeds"]
     }
     feeds["Сломанная лента"] = feed_server.serve("/broken.rss", "oops", status=500, content_type="text/plain")
-    service = make_service(settings_from_dict(config_dict(tmp_path, feeds)))
+    service = make_service(settings_from_dict(config_dict(tmp_path, feeds, **overrides)))
     service.poll(include_all=True)
     return service
 
@@ -101,6 +105,30 @@ def test_a_story_shows_lead_sentence_time_thumbnail_and_other_outlets(reader):
     image = 'src="https://tom-express.example/upload/iblock/2461/cover.jpg" alt="Иллюстрация: Томские хирурги провели первую в регионе трансплантацию печени"'
     assert image in story and 'loading="lazy"' in story and 'width="96" height="72"' in story
     assert "ещё 3 источника" in story
+
+
+def test_a_section_shows_its_most_widely_reported_stories_and_a_hidden_report_no_longer_counts(tmp_path, feed_server, make_service):
+    """With one story a section, incidents shows the warehouse fire told by three outlets; once
+    two of its reports are hidden, the day's best other incident takes its place."""
+    demo = polled_demo(tmp_path, feed_server, make_service, digest={"max_items_per_topic": 1})
+    reader = create_app(service=demo).test_client()
+    fire = demo.storage.reads.story(story_id(demo, "Склад мебели"))
+    assert len(fire.outlets) == 3
+    incidents = sections(html_of(reader, "/"))["incidents"]
+    assert incidents.count("<article") == 1 and fire.title in incidents
+
+    for report in fire.others:
+        editing.apply(demo, "editor", "hide_item", item_id=report.id)
+    tz = demo.settings.service.tz
+    day = [
+        s
+        for s in demo.storage.reads.stories_page(500).rows
+        if s.topic == "incidents" and digest.today(s.first_published, tz) == digest.today(NOW, tz)
+    ]
+    best = min(day, key=lambda story: digest.rank(story, NOW))
+    assert best.id != fire.id and len(best.outlets) == 2
+    incidents = sections(html_of(reader, "/"))["incidents"]
+    assert incidents.count("<article") == 1 and best.title in incidents and fire.title not in incidents
 
 
 def test_pinned_stories_lead_their_topic(reader, demo):
